@@ -208,7 +208,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from isslide_cube.cluster import local_client
-    from isslide_cube.ml.predict import predict_scenes
+    from isslide_cube.ml.scene import predict_scenes
 
     with local_client(args.scheduler, n_workers=args.workers) as client:
         summary = predict_scenes(args.run_dir, args.cube, args.out, threshold=args.threshold,
