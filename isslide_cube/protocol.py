@@ -1,0 +1,270 @@
+"""The paper's whole protocol: seven configurations trained, scored, Table I and Figure 3.
+
+Configurations (DESIGN.md section 1): FCN-S, FCN-P, DeepLabV3-S, DeepLabV3-P (ResNet-50
+backbones from scratch "S" or PASCAL-VOC pre-trained "P"), UNet, ResUNet, SepUNet. The
+"-P" configurations need the pre-trained weights as local files (``weights`` folder
+holding ``fcn_resnet50.pth`` and ``deeplabv3_resnet50.pth``; nothing is downloaded)
+and are skipped without them.
+
+Presets: ``quick=False`` trains each model with :mod:`isslide_cube.ml.training`'s
+``paper`` preset (U-Nets lr 1e-5 for 300 epochs, FCN/DeepLabV3 lr 1e-7 for 600,
+Adam, BCE, batch 8). ``quick=True`` uses the ``quick`` preset with ``QUICK_EPOCHS``
+epochs on at most ``QUICK_TRAIN_PATCHES`` training patches (a seeded subset written
+to ``OUT/quick_patches.zarr``; the evaluation split is kept whole), sized so that
+the five configurations without weights finish within an hour on 2 CPU cores.
+
+Running side by side. At batch 8 on 100 x 100 patches a GPU is launch-bound (the
+training issue measured 9.2 ms/step for ResUNet and 26 ms/step for FCN-ResNet50 in
+eager PyTorch on an H200, far below the GPU's arithmetic throughput), so on CUDA the
+configurations train concurrently, one process each on the same GPU
+(``parallel`` = all of them by default, each process launching its own kernels;
+``parallel=1`` on CPU, where the cores are the limit). Projected time on one
+H100-class GPU, from those step times (603 steps per epoch at 4,821 patches):
+run one after another, FCN-S/P ~157 min each, DeepLabV3-S/P ~3 h each, the three
+U-Nets ~28 min each: about 12 hours; side by side the wall time is bounded by
+the slowest configuration (DeepLabV3 at 600 epochs, ~3 h eager, ~1 h with the
+training issue's CUDA-graph fast path where the GPU keeps up with seven
+launch-bound processes). This projection is not a measurement: no GPU was
+available while this was written.
+
+Example
+-------
+>>> print(run_paper("patches.zarr", "paper_runs", quick=True))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isslide_cube.schema import SAMPLE, SPLIT, TrainingError
+
+log = logging.getLogger(__name__)
+
+QUICK_EPOCHS = 2
+QUICK_TRAIN_PATCHES = 400
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One row of Table I."""
+
+    label: str
+    model: str
+    pretrained: bool = False
+
+    @property
+    def slug(self) -> str:
+        return self.label.lower().replace("-", "_")
+
+
+CONFIGURATIONS = (
+    Configuration("FCN-S", "fcn_resnet50"),
+    Configuration("FCN-P", "fcn_resnet50", pretrained=True),
+    Configuration("DeepLabV3-S", "deeplabv3_resnet50"),
+    Configuration("DeepLabV3-P", "deeplabv3_resnet50", pretrained=True),
+    Configuration("UNet", "unet"),
+    Configuration("ResUNet", "resunet"),
+    Configuration("SepUNet", "sepunet"),
+)
+
+
+def configurations(weights: str | Path | None = None,
+                   only: tuple[str, ...] | None = None) -> list[tuple[Configuration, Path | None]]:
+    """The configurations to run and the weights file of each (None: from scratch).
+
+    Raises
+    ------
+    TrainingError
+        ``weights`` is not a folder, or an unknown label in ``only``.
+    """
+    if weights is not None and not Path(weights).is_dir():
+        raise TrainingError(f"weights={weights} is not a folder; give the folder holding "
+                            "fcn_resnet50.pth and deeplabv3_resnet50.pth")
+    labels = {c.label for c in CONFIGURATIONS}
+    if only is not None and set(only) - labels:
+        raise TrainingError(f"unknown configuration(s) {sorted(set(only) - labels)}; "
+                            f"choose from {sorted(labels)}")
+    out = []
+    for conf in CONFIGURATIONS:
+        if only is not None and conf.label not in only:
+            continue
+        file = None
+        if conf.pretrained:
+            file = Path(weights) / f"{conf.model}.pth" if weights is not None else None
+            if file is None or not file.exists():
+                log.warning("%s skipped: no pre-trained weights file %s", conf.label,
+                            file or f"WEIGHTS/{conf.model}.pth")
+                continue
+        out.append((conf, file))
+    return out
+
+
+def _quick_store(patches: str | Path, out: Path, n_train: int, seed: int) -> Path:
+    """A copy of the store with at most ``n_train`` training patches (seeded) and all eval ones."""
+    from isslide_cube.patches import open_patches
+
+    path = out / "quick_patches.zarr"
+    if path.exists():
+        return path
+    ds = open_patches(patches)
+    labels = np.asarray(ds[SPLIT].values).astype(str)
+    train = np.flatnonzero(labels == "train")
+    rng = np.random.default_rng(seed)
+    if train.size > n_train:
+        train = np.sort(rng.choice(train, n_train, replace=False))
+    keep = np.sort(np.concatenate([train, np.flatnonzero(labels == "eval")]))
+    sub = ds.isel({SAMPLE: keep}).chunk({SAMPLE: 256})
+    for var in sub.variables.values():
+        var.encoding.clear()
+    sub.to_zarr(path, mode="w", consolidated=False)
+    return path
+
+
+def _train_kwargs(conf: Configuration, weights: Path | None, quick: bool, seed: int,
+                  device: str, epochs: int | None) -> dict[str, Any]:
+    return {"model": conf.model, "preset": "quick" if quick else "paper",
+            "epochs": epochs if epochs is not None else (QUICK_EPOCHS if quick else None),
+            "seed": seed, "weights": weights, "device": device, "resume": False}
+
+
+def _is_done(run_dir: Path) -> bool:
+    return (run_dir / "best.pt").exists() and (run_dir / "DONE").exists()
+
+
+def _train_cmd(patches: Path, run_dir: Path, kw: dict[str, Any]) -> list[str]:
+    cmd = [sys.executable, "-m", "isslide_cube.cli", "train", str(patches), str(run_dir),
+           "--model", kw["model"], "--preset", kw["preset"], "--seed", str(kw["seed"]),
+           "--device", kw["device"], "--overwrite"]
+    if kw["epochs"] is not None:
+        cmd += ["--epochs", str(kw["epochs"])]
+    if kw["weights"] is not None:
+        cmd += ["--weights", str(kw["weights"])]
+    return cmd
+
+
+def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
+              weights: str | Path | None = None, device: str = "auto", seed: int = 0, *,
+              parallel: int | None = None, only: tuple[str, ...] | None = None,
+              epochs: int | None = None, quick_train_patches: int = QUICK_TRAIN_PATCHES,
+              progress: bool = True) -> str:
+    """Train and evaluate every configuration of the paper; write Table I and Figure 3.
+
+    Each configuration trains in ``OUT/<label>/`` (a finished run, marked by
+    ``OUT/<label>/DONE``, is not retrained: rerun the command to resume the protocol),
+    is scored on the ``eval`` split with :func:`isslide_cube.evaluation.evaluate` (own
+    F1-optimal threshold), and ``OUT/table1.md``, ``OUT/table1.json``,
+    ``OUT/figure3.png`` and ``OUT/curves.png`` are written.
+
+    Parameters
+    ----------
+    patches
+        Patches store with a ``split`` (``isslide-cube patches ... --split paper``).
+    out
+        Output folder.
+    quick
+        CPU-sized run (see the module docstring) instead of the paper's epochs.
+    weights
+        Folder with ``fcn_resnet50.pth`` / ``deeplabv3_resnet50.pth`` for the "-P" rows.
+    device
+        ``auto`` | ``cpu`` | ``cuda[:N]``.
+    seed
+        Seed of every training run (and of the quick subset).
+    parallel
+        Configurations trained at once, one process each (default: all on CUDA, 1 on CPU).
+    only
+        Labels to run (default all seven).
+    epochs
+        Override the preset's epochs (all configurations).
+
+    Returns
+    -------
+    str
+        The Table I text and the paths written.
+    """
+    from isslide_cube.evaluation import _device, evaluate, predict_run, report, write_metrics
+    from isslide_cube.evaluation import _split_samples
+    from isslide_cube.figures import curves_figure, figure3
+    from isslide_cube.patches import open_patches
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    confs = configurations(weights, only)
+    if not confs:
+        raise TrainingError("no configuration to run")
+    device = _device(device)
+    store = _quick_store(patches, out, quick_train_patches, seed) if quick else Path(patches)
+    if parallel is None:
+        parallel = len(confs) if device.startswith("cuda") else 1
+    todo = [(c, w) for c, w in confs if not _is_done(out / c.slug)]
+    t0 = time.perf_counter()
+    if parallel > 1 and len(todo) > 1:
+        _train_side_by_side(store, out, todo, quick, seed, device, epochs, parallel)
+    else:
+        from isslide_cube.ml.training import train
+
+        for conf, w in todo:
+            log.info("training %s", conf.label)
+            kw = _train_kwargs(conf, w, quick, seed, device, epochs)
+            train(store, out / conf.slug, overwrite=True, progress=progress, **kw)
+            (out / conf.slug / "DONE").write_text(json.dumps({"seconds": time.perf_counter() - t0}))
+    log.info("training took %.0f s", time.perf_counter() - t0)
+
+    sel = _split_samples(open_patches(store), "eval")
+    mask = sel["mask"].load()
+    results, probs = {}, {}
+    for conf, _ in confs:
+        prob, config = predict_run(out / conf.slug, sel, device=device)
+        res = evaluate(prob, mask)
+        write_metrics(out / conf.slug, res, split="eval", patches=store, config=config)
+        results[conf.label], probs[conf.label] = res, prob
+    paths = [figure3(sel, probs, {k: r.threshold for k, r in results.items()},
+                     out / "figure3.png"),
+             curves_figure(results, out / "curves.png")]
+    text = report(results, split="eval", n_patches=int(sel.sizes[SAMPLE]), paths=paths)
+    (out / "table1.md").write_text(text + "\n")
+    (out / "table1.json").write_text(json.dumps(
+        {k: r.to_dict() for k, r in results.items()}, indent=1))
+    return text + f"\nwrote {out / 'table1.md'}\nwrote {out / 'table1.json'}"
+
+
+def _train_side_by_side(store: Path, out: Path, todo: list, quick: bool, seed: int,
+                        device: str, epochs: int | None, parallel: int) -> None:
+    """One ``isslide-cube train`` process per configuration, ``parallel`` at a time."""
+    pending = list(todo)
+    running: list[tuple[Any, subprocess.Popen, Any]] = []
+    failed = []
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    while pending or running:
+        while pending and len(running) < parallel:
+            conf, w = pending.pop(0)
+            run_dir = out / conf.slug
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            logf = open(out / f"{conf.slug}.log", "w")  # noqa: SIM115 (closed below)
+            cmd = _train_cmd(store, run_dir, _train_kwargs(conf, w, quick, seed, device, epochs))
+            log.info("start %s: %s", conf.label, " ".join(cmd))
+            running.append((conf, subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                                   env=env), logf))
+        time.sleep(2.0)
+        for item in list(running):
+            conf, proc, logf = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            logf.close()
+            if proc.returncode == 0:
+                (out / conf.slug / "DONE").write_text("{}")
+                log.info("%s finished", conf.label)
+            else:
+                failed.append(conf.label)
+    if failed:
+        raise TrainingError(f"training failed for {failed}; see {out}/<label>.log")
