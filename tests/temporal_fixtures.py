@@ -43,7 +43,7 @@ def make_cube(n_dates: int = 8, delays=(6, 12, 18), size: int = 64, seed: int = 
     yy, xx = np.mgrid[0:size, 0:size]
     ifg = np.full((n_s, n_d, 2, size, size), np.nan, np.float32)
     mask = np.full((n_s, n_d, size, size), schema.MASK_FILL, np.uint8)
-    move_id = np.zeros((n_s, n_d, size, size), np.int32)
+    move_id = np.full((n_s, n_d, size, size), schema.MOVE_ID_FILL, np.int32)
     for i in range(n_s):
         for j in range(n_d):
             if not has[i, j]:
@@ -51,6 +51,7 @@ def make_cube(n_dates: int = 8, delays=(6, 12, 18), size: int = 64, seed: int = 
             phase = rng.normal(0, noise, (size, size))
             coh = np.clip(0.7 + rng.normal(0, 0.05, (size, size)), 0, 1)
             mask[i, j] = 0
+            move_id[i, j] = 0
             for mid, r0, c0, rad, v, active in MOVES:
                 if active is not None and i not in active:
                     continue
@@ -92,7 +93,13 @@ def truth_table(wavelength: float = schema.WAVELENGTH_M) -> pd.DataFrame:
 
 def write_cube(ds: xr.Dataset, path: Path, chunk: int = 32) -> Path:
     chunks = {schema.START_DATE: 1, schema.DELAY: 1, schema.BAND: 2, "y": chunk, "x": chunk}
-    ds.chunk({k: v for k, v in chunks.items() if k in ds.dims}).to_zarr(path, mode="w")
+    ds = ds.copy()
+    # what build_cube marks: a finished build, so open_cube accepts the store
+    ds.attrs.update({schema.ATTR_FINGERPRINT: "test-fixture", schema.ATTR_COMPLETE: 1})
+    enc = {schema.MASK: {"_FillValue": schema.MASK_FILL},
+           schema.MOVE_ID: {"_FillValue": schema.MOVE_ID_FILL}}
+    ds.chunk({k: v for k, v in chunks.items() if k in ds.dims}).to_zarr(
+        path, mode="w", consolidated=True, zarr_format=3, encoding=enc)
     return Path(path)
 
 
@@ -147,6 +154,12 @@ def make_patches(cube: xr.Dataset, size: int = 16, locations=((10, 12), (36, 32)
                "patch_size": size},
     )
     return ds
+
+
+def open_patches(path: Path) -> xr.Dataset:
+    from isslide_cube.patches import open_patches as _open
+
+    return _open(path)
 
 
 def write_patches(ds: xr.Dataset, path: Path) -> Path:

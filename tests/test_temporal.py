@@ -3,7 +3,14 @@
 import numpy as np
 import pandas as pd
 import pytest
-from temporal_fixtures import make_cube, make_patches, open_store, write_cube, write_patches
+from temporal_fixtures import (
+    make_cube,
+    make_patches,
+    open_patches,
+    open_store,
+    write_cube,
+    write_patches,
+)
 
 from isslide_cube import schema
 from isslide_cube.temporal import (
@@ -118,7 +125,7 @@ def test_patch_stacks_match_cube_stacks(tmp_path, spec):
     cube = make_cube()
     locs = ((10, 12), (36, 32))
     drop = {(1, 2, 0)}  # location 1 misses one patch: a gap in its stacks
-    patches = open_store(write_patches(make_patches(cube, locations=locs, drop=drop),
+    patches = open_patches(write_patches(make_patches(cube, locations=locs, drop=drop),
                                        tmp_path / "p.zarr"))
     st = stack_patches(patches, spec)
     cst = stack_cube(cube, spec)

@@ -1,0 +1,472 @@
+"""Following moves in time: the annotators' repetition criterion and per-move time series.
+
+Two tools over a cube of detections (``start_date x delay x y x x``):
+
+* :func:`repetition_filter` keeps a detection only if it repeats on at least
+  ``n_min`` interferograms of the same delay whose start dates lie within
+  ``window`` steps of its own (itself included), as the ISSLIDE annotators did.
+* :func:`move_time_series` tabulates each move (``move_id`` or a predicted
+  connected component) over ``start_date x delay``: area, mean coherence, mean
+  phase relative to a stable ring around it, line-of-sight velocity (with the
+  fringe ambiguity flagged), and the Hausdorff distance between successive
+  outlines (``isslide_cube.kernels.hausdorff_distance``).
+
+Velocity convention (the one of the synthetic generator): a LOS velocity ``v``
+(m/yr) over a delay of ``d`` days makes a phase ``4 pi / lambda * v * d / 365.25``.
+One fringe (2 pi) is ``lambda / 2`` of motion; beyond half a fringe (phase pi)
+the wrapped phase is ambiguous.
+
+Example
+-------
+>>> det = open_cube("cube.zarr").mask == 1                      # doctest: +SKIP
+>>> kept = repetition_filter(det, n_min=2, window=1)           # doctest: +SKIP
+>>> table = move_time_series(open_cube("cube.zarr"))           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numba import njit, prange
+
+from isslide_cube import schema
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import xarray as xr
+
+log = logging.getLogger(__name__)
+
+DAYS_PER_YEAR = 365.25
+EARTH_RADIUS_M = 6_371_008.8
+
+
+# ------------------------------------------------------------------ numba kernels
+@njit(nogil=True, cache=True, parallel=True)
+def _component_support(labels, hits, window):  # pragma: no cover - compiled
+    """Number of start dates within +-window where each component has a hit.
+
+    labels: (S, Y, X) int32 components of each start date (0 background);
+    hits: (S, Y, X) bool detections (possibly dilated). Returns (S, Y, X) int32,
+    the support of the component at each pixel (0 outside components).
+    """
+    n_s, n_y, n_x = labels.shape
+    out = np.zeros((n_s, n_y, n_x), np.int32)
+    for s in prange(n_s):
+        n_lab = 0
+        for y in range(n_y):
+            for x in range(n_x):
+                if labels[s, y, x] > n_lab:
+                    n_lab = labels[s, y, x]
+        if n_lab == 0:
+            continue
+        count = np.zeros(n_lab + 1, np.int32)
+        stamp = np.full(n_lab + 1, -1, np.int64)
+        for s2 in range(max(0, s - window), min(n_s, s + window + 1)):
+            for y in range(n_y):
+                for x in range(n_x):
+                    lab = labels[s, y, x]
+                    if lab > 0 and hits[s2, y, x] and stamp[lab] != s2:
+                        stamp[lab] = s2
+                        count[lab] += 1
+        for y in range(n_y):
+            for x in range(n_x):
+                out[s, y, x] = count[labels[s, y, x]] if labels[s, y, x] > 0 else 0
+    return out
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _pixel_support(hits, window):  # pragma: no cover - compiled
+    """Number of start dates within +-window with a hit at the same pixel."""
+    n_s, n_y, n_x = hits.shape
+    out = np.zeros((n_s, n_y, n_x), np.int32)
+    for y in prange(n_y):
+        for s in range(n_s):
+            for s2 in range(max(0, s - window), min(n_s, s + window + 1)):
+                for x in range(n_x):
+                    if hits[s2, y, x]:
+                        out[s, y, x] += 1
+    return out
+
+
+# ----------------------------------------------------------- repetition filter
+def _disk(radius: int) -> np.ndarray:
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return yy ** 2 + xx ** 2 <= radius ** 2
+
+
+def _repetition_block(det: np.ndarray, n_min: int, window: int, radius: int,
+                      mode: str) -> np.ndarray:
+    """numpy (S, Y, X) bool -> (S, Y, X) bool for one delay."""
+    from scipy import ndimage
+
+    det = np.ascontiguousarray(det, dtype=bool)
+    hits = det
+    if radius > 0:  # a repetition may sit a few pixels away (moves grow, noise shifts)
+        hits = ndimage.binary_dilation(det, structure=_disk(radius)[None])
+    if mode == "pixel":
+        return det & (_pixel_support(np.ascontiguousarray(hits), window) >= n_min)
+    labels = np.zeros(det.shape, np.int32)
+    eight = np.ones((3, 3), bool)
+    for s in range(det.shape[0]):
+        labels[s] = ndimage.label(det[s], structure=eight)[0]
+    return _component_support(labels, np.ascontiguousarray(hits), window) >= n_min
+
+
+def repetition_filter(detections: xr.DataArray, n_min: int = 2, window: int = 1, *,
+                      radius: int = 0, mode: str = "component",
+                      threshold: float | None = None) -> xr.DataArray:
+    """Keep the detections that repeat on neighbouring interferograms of the same delay.
+
+    A detected connected component (8-connectivity) of the interferogram
+    ``(s, d)`` is kept when at least ``n_min`` of the interferograms
+    ``(s', d)``, ``|s' - s| <= window`` (itself included) have a detected pixel
+    inside it (within ``radius`` pixels). ``mode="pixel"`` applies the same
+    count to each pixel instead of each component. Interferograms that do not
+    exist count as no detection, so near the ends of the series fewer
+    neighbours can vote.
+
+    Parameters
+    ----------
+    detections
+        (start_date, delay, y, x): bool, 0/1 mask (255 = no interferogram
+        counts as 0), or probabilities with ``threshold``.
+    n_min
+        Minimum number of interferograms showing it (1 keeps everything).
+    window
+        Half-width of the window along ``start_date`` (steps of the cube).
+    radius
+        Spatial tolerance in pixels.
+    mode
+        ``"component"`` (default) or ``"pixel"``.
+    threshold
+        Binarise float input with ``>= threshold``.
+
+    Returns
+    -------
+    xr.DataArray
+        bool, same dims and coords; lazy when the input is (parallel over
+        ``delay``, each task holding one delay's full ``start_date x y x x``).
+
+    Example
+    -------
+    >>> kept = repetition_filter(cube.mask == 1, n_min=3, window=2)  # doctest: +SKIP
+    """
+    import xarray as xr
+
+    if mode not in ("component", "pixel"):
+        raise ValueError(f"mode={mode!r}: use 'component' or 'pixel'")
+    if n_min < 1 or window < 0 or radius < 0:
+        raise ValueError(f"need n_min >= 1, window >= 0, radius >= 0 (got {n_min}, {window}, {radius})")
+    missing = [d for d in (schema.START_DATE, "y", "x") if d not in detections.dims]
+    if missing:
+        raise ValueError(f"detections need dims start_date, y, x (missing {missing}); "
+                         f"got {detections.dims}")
+    det = detections
+    if det.dtype == bool:
+        pass
+    elif np.issubdtype(det.dtype, np.floating):
+        if threshold is None:
+            raise ValueError("float detections need a threshold (e.g. threshold=0.5)")
+        det = det >= threshold
+    else:
+        det = det == 1
+    core = [schema.START_DATE, "y", "x"]
+    if det.chunks is not None:
+        det = det.chunk({d: -1 for d in core})
+    out = xr.apply_ufunc(
+        _apply_repetition, det, input_core_dims=[core], output_core_dims=[core],
+        kwargs={"n_min": int(n_min), "window": int(window), "radius": int(radius), "mode": mode},
+        dask="parallelized", output_dtypes=[bool],
+    )
+    out = out.transpose(*detections.dims)
+    out.attrs.update(repetition_n_min=n_min, repetition_window=window, repetition_radius=radius,
+                     repetition_mode=mode)
+    return out.rename("detection")
+
+
+def _apply_repetition(det: np.ndarray, **kw) -> np.ndarray:
+    # apply_ufunc hands (..., S, Y, X); loop over the leading (delay) axes
+    lead = det.shape[:-3]
+    flat = det.reshape((-1,) + det.shape[-3:])
+    out = np.stack([_repetition_block(b, **kw) for b in flat]) if flat.shape[0] else flat.copy()
+    return out.reshape(lead + det.shape[-3:])
+
+
+# ----------------------------------------------------------------- labelling
+def label_moves(detections: xr.DataArray) -> xr.DataArray:
+    """Give the detections of every interferogram the id of their move in time.
+
+    The moves are the 8-connected components of the union of all detections
+    (every start date and delay), so a move that grows, shrinks or pauses
+    keeps one id.
+
+    Returns
+    -------
+    xr.DataArray
+        int32 (start_date, delay, y, x), 0 where nothing is detected.
+    """
+    import xarray as xr
+    from scipy import ndimage
+
+    det = detections if detections.dtype == bool else detections == 1
+    union = det.any([d for d in det.dims if d not in ("y", "x")]).values
+    labels, n = ndimage.label(union, structure=np.ones((3, 3), bool))
+    log.info("label_moves: %d moves", n)
+    ids = xr.DataArray(labels.astype(np.int32), dims=("y", "x"))
+    return xr.where(det, ids, 0).astype(np.int32).transpose(*det.dims).rename(schema.MOVE_ID)
+
+
+# --------------------------------------------------------------- time series
+def pixel_area_m2(cube: xr.Dataset) -> np.ndarray:
+    """Area of each pixel (y, x) in m^2: geodesic spherical for a geographic CRS."""
+    t = cube.rio.transform()
+    crs = cube.rio.crs
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    if crs is not None and crs.is_geographic:
+        lat = np.deg2rad(np.asarray(cube["y"].values, dtype=np.float64))
+        dlon, dlat = np.deg2rad(abs(t.a)), abs(t.e)
+        # band of latitude [lat - dlat/2, lat + dlat/2] times dlon on the sphere
+        top = np.sin(lat + np.deg2rad(dlat) / 2)
+        bottom = np.sin(lat - np.deg2rad(dlat) / 2)
+        row = EARTH_RADIUS_M ** 2 * dlon * np.abs(top - bottom)
+        return np.repeat(row[:, None], nx, 1)
+    return np.full((ny, nx), abs(t.a * t.e))
+
+
+def _slice_stats(labels: np.ndarray, coh: np.ndarray, phase: np.ndarray, area: np.ndarray,
+                 n_lab: int, ring: int) -> np.ndarray:
+    """Per-label stats of one interferogram: (n_lab + 1, 6) float64.
+
+    Columns: pixel count, area m^2, mean coherence, circular mean phase relative
+    to the ring (rad), ring pixel count, absolute circular mean phase.
+    """
+    from scipy import ndimage
+
+    out = np.full((n_lab + 1, 6), np.nan)
+    lab = labels.ravel()
+    ok = np.isfinite(coh.ravel()) & np.isfinite(phase.ravel())
+    z = np.exp(1j * np.where(ok, phase.ravel(), 0.0))
+    w = ok.astype(np.float64)
+    count = np.bincount(lab, weights=w, minlength=n_lab + 1)
+    # stable reference: pixels within `ring` px of a move but in none (a grey dilation of ids)
+    grown = ndimage.grey_dilation(labels, footprint=_disk(ring)) if ring > 0 else labels
+    ring_lab = np.where((labels == 0) & (grown > 0), grown, 0).ravel()
+    ring_sum = np.bincount(ring_lab, weights=(z * w).real, minlength=n_lab + 1) + \
+        1j * np.bincount(ring_lab, weights=(z * w).imag, minlength=n_lab + 1)
+    ring_n = np.bincount(ring_lab, weights=w, minlength=n_lab + 1)
+    ref = np.where(ring_n > 0, np.angle(ring_sum), 0.0)
+    rel = z * np.exp(-1j * ref[lab])
+    rel_sum = np.bincount(lab, weights=(rel * w).real, minlength=n_lab + 1) + \
+        1j * np.bincount(lab, weights=(rel * w).imag, minlength=n_lab + 1)
+    abs_sum = np.bincount(lab, weights=(z * w).real, minlength=n_lab + 1) + \
+        1j * np.bincount(lab, weights=(z * w).imag, minlength=n_lab + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, 0] = np.bincount(lab, minlength=n_lab + 1)
+        out[:, 1] = np.bincount(lab, weights=area.ravel(), minlength=n_lab + 1)
+        out[:, 2] = np.bincount(lab, weights=np.where(ok, coh.ravel(), 0), minlength=n_lab + 1) / count
+        out[:, 3] = np.where(count > 0, np.angle(rel_sum), np.nan)
+        out[:, 4] = ring_n
+        out[:, 5] = np.where(count > 0, np.angle(abs_sum), np.nan)
+    return out
+
+
+def velocity_from_phase(phase: np.ndarray, delay_days: np.ndarray,
+                        wavelength: float = schema.WAVELENGTH_M) -> np.ndarray:
+    """LOS velocity (m/yr) of a phase (rad) over a delay: ``phase * lambda / (4 pi) * 365.25 / d``."""
+    return np.asarray(phase) * wavelength / (4 * np.pi) * DAYS_PER_YEAR / np.asarray(delay_days)
+
+
+def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
+                     ring: int = 3, wavelength: float | None = None,
+                     ambiguity_margin: float = 0.8, hausdorff: bool = True,
+                     client=None, progress: bool = False) -> pd.DataFrame:
+    """Per move, per interferogram: area, coherence, phase, velocity, outline change.
+
+    Parameters
+    ----------
+    cube
+        A cube (``open_cube``) with ``interferogram`` and, when ``labels`` is
+        None, ``move_id``.
+    labels
+        int (start_date, delay, y, x) move ids, 0 none: the cube's ``move_id``
+        by default, or :func:`label_moves` of predictions.
+    ring
+        Width (px) of the ring around each move whose circular mean phase is the
+        stable reference (removes the atmosphere's offset).
+    wavelength
+        Radar wavelength in metres (default: the cube attr, else Sentinel-1's).
+    ambiguity_margin
+        Flag a row when its motion may exceed ``margin`` x half a fringe.
+        The motion bound is the larger of this row's estimate and the move's
+        median velocity on its shortest delay, times the delay: a wrapped phase
+        cannot tell on its own that it wrapped.
+    hausdorff
+        Add ``hausdorff_px``: Hausdorff distance (pixels) between the outline
+        and the one of the previous start date of the same delay (NaN when
+        either is empty).
+    client
+        Optional ``distributed.Client`` (or address) computing the slices.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (move_id, start_date, delay) where the move covers pixels:
+        ``end_date, area_px, area_m2, mean_coherence, mean_phase`` (rad,
+        relative to the ring), ``velocity_m_per_yr, motion_m, ambiguous,
+        hausdorff_px``.
+
+    Example
+    -------
+    >>> table = move_time_series(open_cube("cube.zarr"), client=client)  # doctest: +SKIP
+    """
+    import dask
+    import pandas as pd
+
+    from isslide_cube.cluster import as_client
+
+    if labels is None:
+        if schema.MOVE_ID not in cube:
+            raise schema.CubeError("cube has no move_id: pass labels=label_moves(detections)")
+        labels = cube[schema.MOVE_ID]
+    labels = labels.where(labels > 0, 0).astype(np.int32)  # the -1 fill of missing interferograms
+    wavelength = float(wavelength or cube.attrs.get("wavelength_m", schema.WAVELENGTH_M))
+    area = pixel_area_m2(cube)
+    n_lab = int(labels.max().compute()) if labels.chunks else int(labels.max())
+    ifg = cube[schema.INTERFEROGRAM]
+    has = cube[schema.HAS_INTERFEROGRAM].values
+    starts, delays = cube[schema.START_DATE].values, cube[schema.DELAY].values
+
+    tasks, keys = [], []
+    for i in range(len(starts)):
+        for j in range(len(delays)):
+            if not has[i, j]:
+                continue
+            sel = {schema.START_DATE: i, schema.DELAY: j}
+            lab = labels.isel(sel).data
+            coh = ifg.isel(sel).sel(band=schema.COHERENCE).data
+            pha = ifg.isel(sel).sel(band=schema.PHASE).data
+            tasks.append(dask.delayed(_slice_stats)(lab, coh, pha, area, n_lab, ring))
+            keys.append((i, j))
+    client = as_client(client)
+    results = client.gather(client.compute(tasks)) if client is not None else dask.compute(*tasks)
+    rows = []
+    for (i, j), stats in zip(keys, results, strict=True):
+        present = np.flatnonzero(stats[:, 0] > 0)
+        for k in present[present > 0]:
+            rows.append((int(k), starts[i], int(delays[j]), *stats[k, :4]))
+    table = pd.DataFrame(rows, columns=["move_id", "start_date", "delay", "area_px", "area_m2",
+                                        "mean_coherence", "mean_phase"])
+    if table.empty:
+        return table
+    table["end_date"] = table["start_date"] + pd.to_timedelta(table["delay"], unit="D")
+    table["area_px"] = table["area_px"].astype(np.int64)
+    table["velocity_m_per_yr"] = velocity_from_phase(table["mean_phase"].to_numpy(),
+                                                     table["delay"].to_numpy(), wavelength)
+    table["motion_m"] = table["velocity_m_per_yr"] * table["delay"] / DAYS_PER_YEAR
+    table["ambiguous"] = _ambiguity(table, wavelength, ambiguity_margin)
+    if hausdorff:
+        table = table.merge(outline_changes(labels, client=client), how="left",
+                            on=["move_id", "start_date", "delay"])
+    return table.sort_values(["move_id", "delay", "start_date"]).reset_index(drop=True)
+
+
+def _ambiguity(table: pd.DataFrame, wavelength: float, margin: float) -> np.ndarray:
+    half_fringe = wavelength / 4  # phase pi
+    shortest = table.groupby("move_id")["delay"].transform("min")
+    short_v = (table["velocity_m_per_yr"].where(table["delay"] == shortest)
+               .abs().groupby(table["move_id"]).transform("median"))
+    v_bound = np.fmax(table["velocity_m_per_yr"].abs(), short_v.fillna(0))
+    return (v_bound * table["delay"] / DAYS_PER_YEAR >= margin * half_fringe).to_numpy()
+
+
+def outline_changes(labels: xr.DataArray, *, client=None) -> pd.DataFrame:
+    """Hausdorff distance (px) between each move's outline and its previous one.
+
+    For move ``k``, delay ``d`` and start date ``s_i`` (i >= 1): the symmetric
+    Hausdorff distance between ``labels[s_{i-1}, d] == k`` and
+    ``labels[s_i, d] == k``, computed by ``isslide_cube.kernels.hausdorff_distance``
+    over the move's bounding box, for every (start_date, delay) at once (lazy,
+    parallel over the dask chunks). NaN when either outline is empty.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``move_id, start_date, delay, hausdorff_px``.
+    """
+    import dask
+    import pandas as pd
+    from scipy import ndimage
+
+    from isslide_cube.cluster import as_client
+    from isslide_cube.kernels import hausdorff_distance
+
+    lab_np = np.asarray(labels.transpose(schema.START_DATE, schema.DELAY, "y", "x").values)
+    n_s = lab_np.shape[0]
+    if n_s < 2:
+        return pd.DataFrame(columns=["move_id", "start_date", "delay", "hausdorff_px"])
+    boxes = ndimage.find_objects(lab_np.max(axis=(0, 1)))
+    lazy, meta = [], []
+    for k0, box in enumerate(boxes):
+        if box is None:
+            continue
+        k = k0 + 1
+        ys, xs = box
+        fp = (labels.isel(y=ys, x=xs) == k).transpose(schema.START_DATE, schema.DELAY, "y", "x")
+        fp = fp.chunk({schema.START_DATE: 1, schema.DELAY: 1, "y": -1, "x": -1})
+        prev = fp.isel({schema.START_DATE: slice(None, -1)})
+        cur = fp.isel({schema.START_DATE: slice(1, None)})
+        prev = prev.assign_coords({schema.START_DATE: cur[schema.START_DATE].values})
+        hd = hausdorff_distance(prev, cur, dims=("y", "x"))
+        both = prev.any(("y", "x")) & cur.any(("y", "x"))
+        lazy.append(hd.where(both))
+        meta.append(k)
+    client = as_client(client)
+    done = client.gather(client.compute(lazy)) if client is not None else dask.compute(*lazy)
+    frames = []
+    for k, hd in zip(meta, done, strict=True):
+        df = hd.rename("hausdorff_px").to_dataframe().reset_index()
+        df["move_id"] = k
+        frames.append(df[["move_id", schema.START_DATE, schema.DELAY, "hausdorff_px"]])
+    return pd.concat(frames, ignore_index=True)
+
+
+def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame | str,
+                       velocity_column: str | None = None) -> pd.DataFrame:
+    """Median estimated velocity per move (unambiguous rows) against a truth table.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`move_time_series` (moves identified by ``move_id``).
+    truth
+        ``truth/moves.csv`` of a synthetic dataset (or its DataFrame) with a
+        ``move_id`` column and a LOS velocity column in m/yr.
+    velocity_column
+        That column's name; guessed among common names when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``move_id, velocity_true, velocity_est, relative_error, n_rows``.
+    """
+    import pandas as pd
+
+    truth = pd.read_csv(truth) if not isinstance(truth, pd.DataFrame) else truth
+    if velocity_column is None:
+        cands = [c for c in truth.columns if "velocity" in c.lower()]
+        los = [c for c in cands if "los" in c.lower()]
+        if not cands:
+            raise ValueError(f"no velocity column in the truth table ({list(truth.columns)}); "
+                             "pass velocity_column=")
+        velocity_column = (los or cands)[0]
+    ok = table[~table["ambiguous"]]
+    est = ok.groupby("move_id")["velocity_m_per_yr"].agg(["median", "size"])
+    merged = truth[["move_id", velocity_column]].merge(est, left_on="move_id", right_index=True)
+    merged = merged.rename(columns={velocity_column: "velocity_true", "median": "velocity_est",
+                                    "size": "n_rows"})
+    merged["relative_error"] = ((merged["velocity_est"] - merged["velocity_true"]).abs()
+                                / merged["velocity_true"].abs())
+    return merged.reset_index(drop=True)
