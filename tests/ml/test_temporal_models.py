@@ -1,0 +1,148 @@
+"""TemporalPatchDataset alignment, temporal models' shapes, training and resuming."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from temporal_fixtures import make_cube, make_patches, write_patches  # noqa: E402
+
+from isslide_cube import schema  # noqa: E402
+from isslide_cube.ml.models import build_model  # noqa: E402
+from isslide_cube.ml.temporal import TEMPORAL_MODELS, TemporalPatchDataset  # noqa: E402
+from isslide_cube.ml.transforms import PhaseOffset, to_network_input  # noqa: E402
+
+SMALL = {"width": 8, "depth": 2}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    cube = make_cube()
+    p = make_patches(cube, locations=((10, 12), (36, 32), (12, 42)), drop={(0, 3, 1)})
+    return write_patches(p, tmp_path_factory.mktemp("tp") / "patches.zarr"), p
+
+
+@pytest.mark.parametrize("spec,t", [("start", 3), ("end", 3), ("consecutive:3", 3)])
+def test_dataset_shapes_and_target_first(store, spec, t):
+    path, p = store
+    ds = TemporalPatchDataset(path, split="train", spec=spec)
+    assert ds.n_times == t and ds.in_channels == 3
+    assert len(ds) == int((p.split.values == "train").sum())
+    for pos in (0, len(ds) // 2, len(ds) - 1):
+        item = ds[pos]
+        assert item["image"].shape == (t, 3, 16, 16)
+        assert item["mask"].shape == (1, 16, 16) and item["valid_times"].shape == (t,)
+        idx = int(ds.indices[pos])
+        # time 0 is the target itself, its mask is the target's
+        np.testing.assert_allclose(item["image"][0].numpy(),
+                                   to_network_input(p.interferogram.values[idx]), atol=1e-6)
+        np.testing.assert_array_equal(item["mask"][0].numpy(), p.mask.values[idx])
+        for k, m in enumerate(ds.members[pos]):
+            if m < 0:
+                assert item["valid_times"][k] == 0 and not item["image"][k].any()
+            else:
+                assert item["valid_times"][k] == 1
+                assert int(p.location.values[m]) == int(p.location.values[idx])
+                np.testing.assert_allclose(item["image"][k].numpy(),
+                                           to_network_input(p.interferogram.values[m]), atol=1e-6)
+
+
+def test_end_members_share_end_date(store):
+    path, p = store
+    ds = TemporalPatchDataset(path, split=None, spec="end")
+    end = pd.DatetimeIndex(p.end_date.values)
+    for pos in range(len(ds)):
+        ms = ds.members[pos][ds.members[pos] >= 0]
+        assert (end[ms] == end[ds.indices[pos]]).all()
+    # the dropped patch leaves a flagged gap in some stacks
+    assert (ds.members < 0).any()
+
+
+def test_transform_draws_per_time_and_epoch(store):
+    path, _ = store
+    ds = TemporalPatchDataset(path, split="train", spec="start", transform=PhaseOffset())
+    a, b = ds[0]["image"], ds[0]["image"]
+    torch.testing.assert_close(a, b)  # same (seed, epoch, sample): same draw
+    ds.set_epoch(1)
+    assert not torch.equal(ds[0]["image"], a)
+
+
+@pytest.mark.parametrize("name", sorted(TEMPORAL_MODELS))
+def test_models_shapes_and_missing_times(name):
+    torch.manual_seed(0)
+    net = build_model(name, in_channels=3, n_times=3, **SMALL).eval()
+    x = torch.randn(2, 3, 3, 20, 22)
+    assert net(x).shape == (2, 1, 20, 22)
+    assert net(x.flatten(1, 2)).shape == (2, 1, 20, 22)  # fused channels also accepted
+    if name != "early_fusion_resunet":
+        # a missing member (all-zero) must not change the temporal models' output
+        # whatever a present member would have been
+        x1, x2 = x.clone(), x.clone()
+        x1[:, 2] = 0
+        x2[:, 2] = 0
+        x2[:, 1] = x1[:, 1]
+        y1 = net(x1)
+        x3 = x1.clone()
+        x3[:, 2] = 0.0
+        torch.testing.assert_close(net(x3), y1)
+
+
+def test_gru_skips_missing_member():
+    torch.manual_seed(0)
+    net = TEMPORAL_MODELS["convgru_unet"](in_channels=3, n_times=3, **SMALL).eval()
+    x = torch.randn(1, 3, 3, 16, 16)
+    x_missing_last = x.clone()
+    x_missing_last[:, 2] = 0
+    two = TEMPORAL_MODELS["convgru_unet"](in_channels=3, n_times=2, **SMALL).eval()
+    two.load_state_dict(net.state_dict())
+    # a skipped (missing) step leaves the GRU state as after the last valid one
+    torch.testing.assert_close(net(x_missing_last), two(x[:, :2]))
+
+
+@pytest.mark.parametrize("name", ["early_fusion_resunet", "convgru_unet", "temporal_attention_unet"])
+def test_loss_decreases(store, name):
+    path, _ = store
+    ds = TemporalPatchDataset(path, split="train", spec="start")
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    net = build_model(name, in_channels=3, n_times=ds.n_times, **SMALL)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    batch = next(iter(loader))
+    losses = []
+    for _ in range(15):
+        opt.zero_grad()
+        loss = loss_fn(net(batch["image"]), batch["mask"])
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+@pytest.mark.slow
+def test_train_and_resume_with_the_trainer(store, tmp_path):
+    from isslide_cube.ml.training import load_run, train
+
+    path, _ = store
+    run = tmp_path / "run"
+    common = dict(model="convgru_unet", preset="quick", batch_size=8, lr=1e-3, seed=0,
+                  temporal="start", model_kwargs=SMALL, device="cpu")
+    first = train(path, run, epochs=1, **common)
+    assert first.epochs == 1
+    second = train(path, run, epochs=2, resume=True, **common)
+    hist = pd.read_csv(run / "history.csv")
+    assert list(hist.epoch) == [1, 2] and second.epochs == 2
+    model, config = load_run(run)
+    assert config["temporal"] == "start" and config["n_times"] == 3
+    from isslide_cube.ml.inference import predict_patches
+    from isslide_cube.patches import open_patches
+
+    patches = open_patches(path)
+    prob = predict_patches(model, patches, temporal="start")
+    assert prob.shape == (patches.sizes[schema.SAMPLE], 16, 16)
+    assert np.isfinite(prob).all() and (prob >= 0).all() and (prob <= 1).all()
