@@ -1,0 +1,382 @@
+"""PyTorch datasets over a patches store, read chunk by chunk with xbatcher.
+
+A patches store (``isslide_cube.patches.write_patches``) is a Zarr store chunked
+along ``sample`` (256 by default). Reading one random sample costs a whole chunk
+(decompression is per chunk), so a naive loader that draws 8 random samples per
+step decodes up to 8 chunks per step. :class:`PatchDataset` therefore reads whole
+chunks only, through an ``xbatcher.BatchGenerator`` whose window is one chunk
+along ``sample`` (xbatcher plans the selectors once; each window is one aligned,
+decoded read), and either
+
+* keeps the selected samples in memory (``in_memory="auto"`` when they fit: the
+  paper's 13,230 patches are about 1.6 GB), every chunk read once per process; or
+* streams: :class:`EpochSampler` visits chunks in a random order and shuffles the
+  samples inside a buffer of ``buffer_chunks`` chunks, and the dataset keeps those
+  chunks decoded, so each chunk is read once per epoch (per worker process).
+
+Samples are torchgeo-style dicts: ``image`` float32 [C, H, W] (coherence, cos
+phase, sin phase[, valid]), ``mask`` float32 [1, H, W], plus provenance
+(``start_date`` ISO string, ``delay``, ``location``, ``zone``, ``row``, ``col``,
+``index`` = position of the sample in the store).
+
+Process safety: nothing open crosses a process boundary. The store is opened
+lazily by the process that reads (a forked worker notices the new pid and
+reopens), and ``__getstate__`` drops handles and caches. Randomness never depends
+on the worker: the augmentation of a sample draws from
+``numpy.random.default_rng((seed, epoch, index))``, so ``num_workers=2`` yields
+exactly what ``num_workers=0`` yields.
+
+Examples
+--------
+>>> ds = PatchDataset("patches.zarr", split="train", transform=augmentation())  # doctest: +SKIP
+>>> sampler = ds.sampler(seed=0)                                               # doctest: +SKIP
+>>> loader = torch.utils.data.DataLoader(ds, batch_size=8, sampler=sampler)    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from isslide_cube import schema
+from isslide_cube.ml.transforms import Transform, to_network_input
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK = 256
+#: ``in_memory="auto"`` holds the selected samples in memory up to this many bytes.
+MEMORY_LIMIT = 4 * 2**30
+_SPLIT_HINT = ("run `isslide-cube patches CUBE OUT --split paper` (or "
+               "`isslide_cube.patches.split(ds)` and write it again) to add one")
+
+
+class TrainingDataError(schema.TrainingError):
+    """A patches store cannot feed training as asked (no split, empty side...)."""
+
+
+def open_patches_store(patches: str | Path | xr.Dataset) -> xr.Dataset:
+    """Open a patches store lazily (no dask: reads go straight to Zarr, chunk by chunk).
+
+    Parameters
+    ----------
+    patches
+        Path of a store written by ``isslide_cube.patches.write_patches``, or an
+        already opened dataset (returned as is).
+
+    Raises
+    ------
+    isslide_cube.schema.TrainingError
+        When the path does not exist or is not a patches store.
+    """
+    if isinstance(patches, xr.Dataset):
+        return patches
+    path = Path(patches)
+    if not path.exists():
+        raise TrainingDataError(f"patches store {path} does not exist; write one with "
+                                "`isslide-cube patches CUBE OUT`")
+    try:
+        with warnings.catch_warnings():  # stores need not be consolidated
+            warnings.filterwarnings("ignore", message=".*consolidated metadata", category=RuntimeWarning)
+            ds = xr.open_zarr(path, chunks=None)
+    except Exception as err:  # zarr raises several types for a non-store folder
+        raise TrainingDataError(f"{path} is not a readable Zarr patches store ({err})") from err
+    report = schema.validate_patches(ds, raise_on_error=False)
+    if not report:
+        raise TrainingDataError(f"{path}: {report}")
+    return ds
+
+
+def select_samples(ds: xr.Dataset, split: str | None, *, source: str = "patches") -> np.ndarray:
+    """Store positions of the samples of one split (all samples when ``split`` is None).
+
+    Raises
+    ------
+    isslide_cube.schema.TrainingError
+        When ``split`` is asked for but the store has no ``split`` coordinate.
+    """
+    n = ds.sizes[schema.SAMPLE]
+    if split is None:
+        return np.arange(n)
+    if schema.SPLIT not in ds.coords:
+        raise TrainingDataError(f"{source} has no '{schema.SPLIT}' coordinate, so there is no "
+                                f"'{split}' side; {_SPLIT_HINT}")
+    values = np.asarray(ds[schema.SPLIT].values).astype(str)
+    return np.flatnonzero(values == split)
+
+
+def _chunk_size(ds: xr.Dataset) -> int:
+    enc = ds[schema.INTERFEROGRAM].encoding
+    chunks = enc.get("chunks") or enc.get("preferred_chunks", {}).get(schema.SAMPLE)
+    if isinstance(chunks, (tuple, list)):
+        return int(chunks[0])
+    if isinstance(chunks, int):
+        return chunks
+    data = ds[schema.INTERFEROGRAM].chunks  # a dask-backed dataset handed in
+    return int(data[0][0]) if data else DEFAULT_CHUNK
+
+
+class ChunkReader:
+    """Reads whole sample chunks of a patches dataset through xbatcher.
+
+    The ``xbatcher.BatchGenerator`` window spans one chunk along ``sample`` and
+    the full band/y/x extent, so ``generator[k]`` is exactly chunk ``k``, loaded in
+    one read. xbatcher drops a trailing partial window, so the last, shorter chunk
+    is read with a plain ``isel``.
+    """
+
+    def __init__(self, ds: xr.Dataset, chunk: int):
+        import xbatcher
+
+        data = ds[[schema.INTERFEROGRAM, schema.MASK]].reset_coords(drop=True)
+        self.data, self.chunk, self.n = data, chunk, data.sizes[schema.SAMPLE]
+        dims = {d: data.sizes[d] for d in schema.PATCH_DIMS}
+        dims[schema.SAMPLE] = min(chunk, self.n)
+        self.generator = xbatcher.BatchGenerator(data, input_dims=dims, preload_batch=True)
+        self.reads = 0  # chunks decoded by this reader (tests and benchmarks count them)
+
+    def __len__(self) -> int:
+        return -(-self.n // self.chunk)
+
+    def read(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk ``k`` as (interferogram (m, 2, H, W) float32, mask (m, H, W) uint8)."""
+        import dask
+
+        self.reads += 1
+        with dask.config.set(scheduler="synchronous"):  # never a cluster behind our back
+            if k < len(self.generator):
+                batch = self.generator[k]
+            else:
+                batch = self.data.isel({schema.SAMPLE: slice(k * self.chunk, self.n)}).load()
+        ifg = np.asarray(batch[schema.INTERFEROGRAM].transpose(*schema.PATCH_DIMS).values,
+                         dtype=np.float32)
+        mask = np.asarray(batch[schema.MASK].transpose(schema.SAMPLE, schema.Y, schema.X).values)
+        return ifg, mask
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """Map-style dataset of one split of a patches store.
+
+    Parameters
+    ----------
+    patches
+        Path of a patches Zarr store (preferred: every process opens it itself), or
+        an opened ``xarray.Dataset`` in the same layout.
+    split
+        ``"train"``, ``"eval"``, ``"unused"``, or None for every sample.
+    transform
+        ``transform(sample, rng) -> sample`` on the raw dict (``interferogram``
+        (2, H, W) with NaN, ``mask`` (H, W)), e.g. :func:`.transforms.augmentation`.
+    validity
+        Add a fourth input channel flagging pixels with data.
+    seed
+        Seed of the augmentation (with the epoch and the sample index).
+    in_memory
+        True: load the selected samples once; False: stream chunks; ``"auto"``:
+        in memory when they take at most ``memory_limit`` bytes.
+    max_samples
+        Keep a seeded random subset of this many samples (quick runs).
+    buffer_chunks
+        Decoded chunks kept per process when streaming (match the sampler's).
+
+    Attributes
+    ----------
+    in_channels : int
+        3, or 4 with ``validity``.
+    n_times : int
+        1: one interferogram per sample.
+    indices : numpy.ndarray
+        Store positions of the samples, in dataset order.
+    """
+
+    n_times = 1
+
+    def __init__(
+        self,
+        patches: str | Path | xr.Dataset,
+        split: str | None = "train",
+        transform: Transform | None = None,
+        *,
+        validity: bool = False,
+        seed: int = 0,
+        in_memory: bool | str = "auto",
+        memory_limit: int = MEMORY_LIMIT,
+        max_samples: int | None = None,
+        buffer_chunks: int = 4,
+    ):
+        self.path = None if isinstance(patches, xr.Dataset) else str(patches)
+        self._source = patches if isinstance(patches, xr.Dataset) else None
+        ds = open_patches_store(patches)
+        self.split, self.transform, self.validity, self.seed = split, transform, validity, seed
+        self.in_channels = 4 if validity else 3
+        self.epoch = 0
+        self.buffer_chunks = max(1, int(buffer_chunks))
+        indices = select_samples(ds, split, source=self.path or "the patches dataset")
+        if max_samples is not None and len(indices) > max_samples:
+            rng = np.random.default_rng(seed)
+            indices = np.sort(rng.choice(indices, size=max_samples, replace=False))
+        self.indices = indices
+        self.chunk = _chunk_size(ds)
+        self.patch_shape = (ds.sizes[schema.Y], ds.sizes[schema.X])
+        self.metadata = _sample_metadata(ds, indices)
+        nbytes = len(indices) * ds.sizes[schema.Y] * ds.sizes[schema.X] * 9  # 2 float32 + uint8
+        self.in_memory = bool(nbytes <= memory_limit) if in_memory == "auto" else bool(in_memory)
+        self._ds, self._reader, self._pid = ds, None, os.getpid()
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._memory: tuple[np.ndarray, np.ndarray] | None = None
+        if self.in_memory and len(indices):
+            self._memory = self._load_all()
+
+    # ------------------------------------------------------------------ process safety
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(_ds=None, _reader=None, _cache=OrderedDict())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pid = -1  # reopen on first read
+
+    def _chunk_reader(self) -> ChunkReader:
+        if self._reader is None or self._pid != os.getpid():
+            if self._pid != os.getpid():
+                self._ds, self._cache = None, OrderedDict()
+            if self._ds is None:
+                self._ds = open_patches_store(self._source if self.path is None else self.path)
+            self._reader, self._pid = ChunkReader(self._ds, self.chunk), os.getpid()
+        return self._reader
+
+    # ------------------------------------------------------------------------ reading
+    def _load_all(self) -> tuple[np.ndarray, np.ndarray]:
+        reader = self._chunk_reader()
+        h, w = self.patch_shape
+        ifg = np.empty((len(self.indices), 2, h, w), np.float32)
+        mask = np.empty((len(self.indices), h, w), np.uint8)
+        chunk_of = self.indices // self.chunk
+        for k in np.unique(chunk_of):  # each chunk read once, in store order
+            rows = np.flatnonzero(chunk_of == k)
+            c_ifg, c_mask = reader.read(int(k))
+            local = self.indices[rows] - k * self.chunk
+            ifg[rows], mask[rows] = c_ifg[local], c_mask[local]
+        return ifg, mask
+
+    def _read_chunk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        reader = self._chunk_reader()
+        if k in self._cache:
+            self._cache.move_to_end(k)
+            return self._cache[k]
+        data = reader.read(k)
+        self._cache[k] = data
+        while len(self._cache) > self.buffer_chunks + 1:
+            self._cache.popitem(last=False)
+        return data
+
+    def raw(self, pos: int) -> dict[str, Any]:
+        """Sample ``pos`` before any transform: ``interferogram`` (2, H, W), ``mask`` (H, W)."""
+        if self._memory is not None:
+            return {"interferogram": self._memory[0][pos], "mask": self._memory[1][pos]}
+        idx = int(self.indices[pos])
+        ifg, mask = self._read_chunk(idx // self.chunk)
+        local = idx % self.chunk
+        return {"interferogram": ifg[local], "mask": mask[local]}
+
+    # ------------------------------------------------------------------- Dataset API
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, pos: int) -> dict[str, Any]:
+        if not 0 <= pos < len(self):
+            raise IndexError(f"sample {pos} out of range for a dataset of {len(self)}")
+        sample = self.raw(pos)
+        if self.transform is not None:
+            rng = np.random.default_rng((self.seed, self.epoch, int(self.indices[pos])))
+            sample = self.transform(sample, rng)
+        image = to_network_input(sample["interferogram"], validity=self.validity)
+        mask = (np.asarray(sample["mask"]) == 1).astype(np.float32)[None]
+        out = {"image": torch.from_numpy(image), "mask": torch.from_numpy(mask)}
+        out.update({k: v[pos] for k, v in self.metadata.items()})
+        return out
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation draws of ``epoch`` (call before creating the loader)."""
+        self.epoch = int(epoch)
+
+    def chunk_of(self) -> np.ndarray | None:
+        """Chunk of each sample when streaming (None in memory: any order is cheap)."""
+        return None if self.in_memory else self.indices // self.chunk
+
+    def sampler(self, seed: int = 0, shuffle: bool = True) -> EpochSampler:
+        """The sampler that reads this dataset efficiently (chunk-aware when streaming)."""
+        return EpochSampler(len(self), chunk_of=self.chunk_of(), seed=seed, shuffle=shuffle,
+                            buffer_chunks=self.buffer_chunks)
+
+
+def _sample_metadata(ds: xr.Dataset, indices: np.ndarray) -> dict[str, list[Any]]:
+    """Per-sample provenance as plain Python values (collate into lists/tensors)."""
+    coords = ds.coords
+    out: dict[str, list[Any]] = {}
+    if schema.START_DATE in coords:
+        dates = pd.DatetimeIndex(np.asarray(coords[schema.START_DATE].values)[indices])
+        out["start_date"] = [d.strftime("%Y-%m-%d") for d in dates]
+    for name in (schema.DELAY, schema.LOCATION, schema.ROW, schema.COL):
+        if name in coords:
+            out[name] = [int(v) for v in np.asarray(coords[name].values)[indices]]
+    if schema.ZONE in coords:
+        out["zone"] = [str(v) for v in np.asarray(coords[schema.ZONE].values)[indices]]
+    out["index"] = [int(i) for i in indices]
+    return out
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """Seeded per-epoch order; chunk-aware when the dataset streams.
+
+    With ``chunk_of`` (the chunk of each dataset position) the order visits chunks
+    in a random order, ``buffer_chunks`` at a time, and shuffles the samples of
+    those chunks together: every chunk is decoded once per epoch while batches
+    still mix ``buffer_chunks`` chunks. Without it the order is a full permutation.
+    The order depends only on ``(seed, epoch)``, which is all the state a resumed
+    run needs (:meth:`state_dict`).
+    """
+
+    def __init__(self, n: int, *, chunk_of: np.ndarray | None = None, seed: int = 0,
+                 shuffle: bool = True, buffer_chunks: int = 4):
+        self.n, self.chunk_of, self.seed, self.shuffle = n, chunk_of, seed, shuffle
+        self.buffer_chunks, self.epoch = max(1, buffer_chunks), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.seed, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def order(self) -> np.ndarray:
+        """Dataset positions in this epoch's order."""
+        if not self.shuffle:
+            return np.arange(self.n)
+        rng = np.random.default_rng((self.seed, self.epoch))
+        if self.chunk_of is None:
+            return rng.permutation(self.n)
+        chunks = rng.permutation(np.unique(self.chunk_of))
+        parts = []
+        for start in range(0, len(chunks), self.buffer_chunks):
+            members = np.flatnonzero(np.isin(self.chunk_of, chunks[start:start + self.buffer_chunks]))
+            parts.append(rng.permutation(members))
+        return np.concatenate(parts) if parts else np.arange(0)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order().tolist())

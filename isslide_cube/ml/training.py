@@ -1,0 +1,512 @@
+"""Train a segmentation model on a patches store: the paper's protocol, resumable exactly.
+
+``train`` fits on ``split == "train"`` and validates on ``split == "eval"`` after
+every epoch, with binary cross-entropy on logits, Adam at a constant learning
+rate and batches of 8 (DESIGN.md section 1). Presets:
+
+* ``paper``: U-Nets at lr 1e-5 for 300 epochs, FCN/DeepLabV3 at lr 1e-7 for 600
+  epochs, the paper's random phase offset as the only augmentation;
+* ``quick``: for demos and tests on a CPU: a few epochs at lr 1e-3 on at most
+  1,024 training patches, a narrow U-Net (``width=8``).
+
+A run lives in one folder: ``config.json``, ``history.csv`` (epoch, train_loss,
+val_loss, val_f1 at 0.5, seconds, then val_f1_best and best_threshold),
+``last.pt`` after each epoch and ``best.pt`` at the lowest validation loss.
+A checkpoint holds the model and optimizer states, the number of completed
+epochs, the python/numpy/torch(/CUDA) RNG states and the sampler state, so
+``resume=True`` continues bit-identically on the CPU: training N epochs, stopping
+and resuming to M gives the weights of an uninterrupted M-epoch run (deterministic
+algorithms; augmentation seeded by ``(seed, epoch, sample)``). The caller's global
+RNG states are left as they were.
+
+Examples
+--------
+>>> result = train("patches.zarr", "runs/resunet", model="resunet", preset="quick")  # doctest: +SKIP
+>>> model, config = load_run("runs/resunet")                                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from isslide_cube.ml import datasets, models
+from isslide_cube.ml.transforms import augmentation
+from isslide_cube.schema import TrainingError
+
+log = logging.getLogger(__name__)
+
+HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_f1", "seconds", "val_f1_best",
+                  "best_threshold")
+RUN_FILES = ("config.json", "history.csv", "last.pt", "best.pt")
+#: what makes two runs the same run (``epochs`` may grow on resume)
+IDENTITY_KEYS = ("model", "model_kwargs", "in_channels", "n_times", "temporal", "preset", "lr",
+                 "batch_size", "seed", "patches", "augment", "validity", "max_train_samples",
+                 "weights")
+UNET_FAMILY = ("unet", "resunet", "sepunet")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"epochs": 300, "lr": 1e-5, "batch_size": 8, "max_train_samples": None,
+              "augment": {"phase_offset": True}, "model_kwargs": {}},
+    "quick": {"epochs": 8, "lr": 1e-3, "batch_size": 8, "max_train_samples": 1024,
+              "augment": {"phase_offset": True}, "model_kwargs": {"width": 8}},
+}
+#: torchvision models: the paper's lr 1e-7 for 600 epochs; quick runs stay short
+TORCHVISION_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"epochs": 600, "lr": 1e-7, "model_kwargs": {}},
+    "quick": {"epochs": 2, "lr": 1e-4, "max_train_samples": 256, "model_kwargs": {}},
+}
+
+
+@dataclass
+class TrainingResult:
+    """What a run did: where, how long, its best epoch."""
+
+    run_dir: Path
+    model: str
+    epochs: int
+    best_epoch: int
+    best_val_loss: float
+    best_val_f1: float
+    n_train: int
+    n_eval: int
+    parameters: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"{self.model} ({self.parameters:,} parameters): {self.epochs} epochs on "
+                f"{self.n_train} train / {self.n_eval} eval patches in {self.seconds:.1f} s; "
+                f"best epoch {self.best_epoch}: val_loss {self.best_val_loss:.4f}, "
+                f"val_f1 {self.best_val_f1:.3f}; run in {self.run_dir}")
+
+
+def resolve_config(model: str, preset: str, *, epochs: int | None = None, lr: float | None = None,
+                   batch_size: int | None = None, **extra: Any) -> dict[str, Any]:
+    """The preset's settings for ``model`` with the explicit overrides applied.
+
+    Examples
+    --------
+    >>> c = resolve_config("fcn_resnet50", "paper")
+    >>> c["epochs"], c["lr"], c["batch_size"]
+    (600, 1e-07, 8)
+    """
+    if preset not in PRESETS:
+        raise TrainingError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    config = {**PRESETS[preset]}
+    if model in models.TORCHVISION_MODELS:
+        config.update(TORCHVISION_PRESETS[preset])
+    elif model not in UNET_FAMILY:
+        config["model_kwargs"] = {}  # other factories may not take `width`
+    config["model_kwargs"] = dict(config["model_kwargs"])
+    for key, value in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)):
+        if value is not None:
+            config[key] = value
+    config.update({k: v for k, v in extra.items() if v is not None})
+    config.update(model=model, preset=preset)
+    if config["epochs"] < 0 or config["batch_size"] < 1 or not config["lr"] > 0:
+        raise TrainingError(f"epochs must be >= 0, batch_size >= 1 and lr > 0 "
+                            f"(got {config['epochs']}, {config['batch_size']}, {config['lr']})")
+    return config
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device {device!r} asked for but CUDA is not available; use --device cpu")
+    return dev
+
+
+# ---------------------------------------------------------------------- run dir
+def _prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool, overwrite: bool) -> bool:
+    """Check the folder; return True when a checkpoint should be resumed."""
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        if resume:
+            log.warning("%s holds no run to resume; starting a new one", run_dir)
+        return False
+    old = json.loads(config_path.read_text())
+    diff = {k: (old.get(k), config.get(k)) for k in IDENTITY_KEYS if old.get(k) != config.get(k)}
+    if overwrite and not resume:
+        for name in RUN_FILES + ("metrics.json",):
+            (run_dir / name).unlink(missing_ok=True)
+        return False
+    if not resume:
+        what = (f"a different run ({', '.join(f'{k}: {a!r} != {b!r}' for k, (a, b) in diff.items())})"
+                if diff else "this run already")
+        raise TrainingError(f"{run_dir} holds {what}; pass --resume (resume=True) to continue it "
+                            "or --overwrite (overwrite=True) to replace it")
+    if diff:
+        raise TrainingError(f"cannot resume {run_dir}: it holds a different run "
+                            f"({', '.join(f'{k}: {a!r} != {b!r}' for k, (a, b) in diff.items())}); "
+                            "use another RUN_DIR or --overwrite")
+    return (run_dir / "last.pt").exists()
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)  # atomic: an interrupted save never corrupts the last checkpoint
+
+
+def _rng_state(sampler: datasets.EpochSampler) -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(),
+             "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+             "torch": torch.get_rng_state(), "sampler": sampler.state_dict()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(v: Any) -> Any:
+    return tuple(_as_tuple(x) for x in v) if isinstance(v, list | tuple) else v
+
+
+def _read_history(path: Path, upto: int) -> list[dict[str, float]]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return [r for r in rows if r["epoch"] <= upto]
+
+
+def _write_history(path: Path, rows: list[dict[str, float]]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# ------------------------------------------------------------------- datasets
+def _datasets(patches: str | Path, config: dict[str, Any], in_memory: bool | str,
+              ) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset]:
+    aug = augmentation(**config["augment"])
+    if config["temporal"] is not None:
+        from isslide_cube.ml.temporal import TemporalPatchDataset
+
+        train_ds = TemporalPatchDataset(patches, split="train", spec=config["temporal"], transform=aug)
+        eval_ds = TemporalPatchDataset(patches, split="eval", spec=config["temporal"], transform=None)
+        return train_ds, eval_ds
+    common = {"validity": config["validity"], "seed": config["seed"], "in_memory": in_memory}
+    train_ds = datasets.PatchDataset(patches, split="train", transform=aug,
+                                     max_samples=config["max_train_samples"], **common)
+    eval_ds = datasets.PatchDataset(patches, split="eval", transform=None, **common)
+    return train_ds, eval_ds
+
+
+def _sampler(ds: torch.utils.data.Dataset, seed: int, shuffle: bool) -> datasets.EpochSampler:
+    if hasattr(ds, "sampler"):
+        return ds.sampler(seed=seed, shuffle=shuffle)
+    return datasets.EpochSampler(len(ds), seed=seed, shuffle=shuffle)
+
+
+def _loader(ds: torch.utils.data.Dataset, sampler: datasets.EpochSampler, batch_size: int,
+            num_workers: int, epoch: int, seed: int, pin: bool) -> torch.utils.data.DataLoader:
+    sampler.set_epoch(epoch)
+    if hasattr(ds, "set_epoch"):
+        ds.set_epoch(epoch)
+    # A private generator seeds the workers, so loaders never draw from the global RNG.
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    # BatchNorm cannot train on a final batch of one sample (DeepLabV3's pooling branch).
+    drop_last = sampler.shuffle and len(ds) % batch_size == 1 and len(ds) > 1
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=sampler,
+                                       num_workers=num_workers, generator=gen, pin_memory=pin,
+                                       drop_last=drop_last)
+
+
+# ------------------------------------------------------------------- one epoch
+THRESHOLDS = torch.linspace(0.01, 0.99, 99)  # index 49 is 0.5
+
+
+def _train_epoch(model: nn.Module, loader, optimizer, loss_fn, device, amp: bool, bar) -> float:
+    model.train()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
+    for batch in loader:
+        x = batch["image"].to(device, non_blocking=True)
+        y = batch["mask"].to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = loss_fn(model(x).float(), y)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach().double() * len(x)  # no host sync per step
+        count += len(x)
+        if bar is not None:
+            bar.update(len(x))
+    return float(total) / max(count, 1)
+
+
+@torch.no_grad()
+def _validate(model: nn.Module, loader, loss_fn, device, amp: bool) -> dict[str, float]:
+    model.eval()
+    thr = THRESHOLDS.to(device)
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    tp = torch.zeros(len(thr), dtype=torch.float64, device=device)
+    pp = torch.zeros_like(tp)
+    positives = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
+    for batch in loader:
+        x = batch["image"].to(device, non_blocking=True)
+        y = batch["mask"].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(x).float()
+        total += loss_fn(logits, y).double() * len(x)
+        count += len(x)
+        prob, pos = torch.sigmoid(logits).flatten(), y.flatten() > 0.5
+        above = prob[None, :] >= thr[:, None]  # (thresholds, pixels), comparisons only: deterministic
+        tp += (above & pos[None, :]).sum(1).double()
+        pp += above.sum(1).double()
+        positives += pos.sum().double()
+    if count == 0:
+        return {"val_loss": math.nan, "val_f1": math.nan, "val_f1_best": math.nan,
+                "best_threshold": math.nan}
+    f1 = (2 * tp / (pp + positives).clamp_min(1)).cpu()
+    best = int(torch.argmax(f1))
+    return {"val_loss": float(total) / count, "val_f1": float(f1[49]),
+            "val_f1_best": float(f1[best]), "best_threshold": float(THRESHOLDS[best])}
+
+
+# ------------------------------------------------------------------------ train
+def train(
+    patches: str | Path,
+    run_dir: str | Path,
+    *,
+    model: str = "resunet",
+    preset: str = "quick",
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    num_workers: int = 0,
+    weights: str | Path | None = None,
+    temporal: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str = "auto",
+    progress: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
+    augment: dict[str, Any] | None = None,
+    validity: bool = False,
+    max_train_samples: int | None = None,
+    in_memory: bool | str = "auto",
+    amp: bool = False,
+) -> TrainingResult:
+    """Train ``model`` on a patches store into ``run_dir`` (mirrors ``isslide-cube train``).
+
+    Parameters
+    ----------
+    patches
+        Patches Zarr store with a ``split`` coordinate.
+    run_dir
+        Folder of the run (created).
+    model
+        A name of :data:`isslide_cube.ml.models.MODELS`.
+    preset
+        ``"paper"`` or ``"quick"``; ``epochs``, ``lr``, ``batch_size``,
+        ``model_kwargs``, ``augment`` (keywords of :func:`.transforms.augmentation`)
+        and ``max_train_samples`` override it.
+    seed
+        Seeds model initialisation, sample order and augmentation.
+    num_workers
+        DataLoader worker processes (the samples are the same for any number).
+    weights
+        Local pre-trained weights for FCN/DeepLabV3 (:func:`.models.load_pretrained`).
+    temporal
+        Multi-temporal spec for ``isslide_cube.ml.temporal.TemporalPatchDataset``
+        (e.g. ``"start"``, ``"consecutive:3"``); None for single interferograms.
+    resume, overwrite
+        Continue the run in ``run_dir`` / replace the run there. Without either, a
+        folder that already holds a run is refused.
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda:0"``...
+    progress
+        tqdm bars over epochs and samples.
+    validity
+        Add the validity channel (4 inputs).
+    in_memory
+        Hold the patches in memory (``"auto"``: when they fit in 4 GiB) or stream chunks.
+    amp
+        bfloat16 autocast on CUDA (ignored on the CPU).
+
+    Returns
+    -------
+    TrainingResult
+
+    Raises
+    ------
+    isslide_cube.schema.TrainingError
+        Unknown model or preset, a store without ``split`` or with an empty train
+        side, weights that do not match the model, a ``run_dir`` holding another run.
+    """
+    start_time = time.perf_counter()
+    run_dir = Path(run_dir)
+    dev = resolve_device(device)
+    amp = bool(amp and dev.type == "cuda")
+    if model not in models.registry():
+        models.build_model(model)  # raises with the list of valid names
+    config = resolve_config(model, preset, epochs=epochs, lr=lr, batch_size=batch_size)
+    if model_kwargs is not None:
+        config["model_kwargs"] = dict(model_kwargs)
+    if augment is not None:
+        config["augment"] = dict(augment)
+    if max_train_samples is not None:
+        config["max_train_samples"] = max_train_samples
+    config.update(seed=seed, temporal=temporal, validity=validity,
+                  patches=str(Path(patches).resolve()),
+                  weights=None if weights is None else str(Path(weights).resolve()))
+
+    train_ds, eval_ds = _datasets(patches, config, in_memory)
+    if len(train_ds) == 0:
+        raise TrainingError(f"{patches} has no 'train' samples; write the patches with a split that "
+                            "keeps some for training (`isslide-cube patches ... --split paper`)")
+    if len(eval_ds) == 0:
+        log.warning("%s has no 'eval' samples: validation columns will be NaN", patches)
+    config.update(in_channels=int(train_ds.in_channels), n_times=int(train_ds.n_times))
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resuming = _prepare_run_dir(run_dir, config, resume, overwrite)
+
+    previous_det = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        # CUDA kernels like upsample backward have no deterministic version: warn there.
+        torch.use_deterministic_algorithms(True, warn_only=dev.type != "cpu")
+        cuda_ids = [dev.index or 0] if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda_ids):
+            return _fit(config, run_dir, train_ds, eval_ds, resuming, dev, num_workers, amp,
+                        progress, start_time)
+    finally:
+        torch.use_deterministic_algorithms(previous_det, warn_only=previous_warn)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def _fit(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming: bool,
+         dev: torch.device, num_workers: int, amp: bool, progress: bool,
+         start_time: float) -> TrainingResult:
+    seed = config["seed"]
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    net = models.build_model(config["model"], config["in_channels"], config["n_times"],
+                             weights=config["weights"], **config["model_kwargs"]).to(dev)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"])
+    loss_fn = nn.BCEWithLogitsLoss()
+    train_sampler = _sampler(train_ds, seed, shuffle=True)
+    eval_sampler = _sampler(eval_ds, seed, shuffle=False)
+    start_epoch, best_loss, best_epoch = 0, math.inf, 0
+    history: list[dict[str, float]] = []
+    if resuming:
+        ckpt = torch.load(run_dir / "last.pt", map_location=dev, weights_only=True)
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        _set_rng_state(ckpt["rng"])
+        train_sampler.load_state_dict(ckpt["rng"]["sampler"])
+        start_epoch, best_loss, best_epoch = ckpt["epoch"], ckpt["best_loss"], ckpt["best_epoch"]
+        history = _read_history(run_dir / "history.csv", upto=start_epoch)
+        log.info("resuming %s at epoch %d", run_dir, start_epoch)
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    pin = dev.type == "cuda"
+    n_params = models.count_parameters(net)
+    log.info("training %s (%d parameters) on %d samples, validating on %d, device %s",
+             config["model"], n_params, len(train_ds), len(eval_ds), dev)
+
+    from tqdm.auto import tqdm
+
+    epochs_bar = tqdm(range(start_epoch, config["epochs"]), desc=config["model"], unit="epoch",
+                      initial=start_epoch, total=config["epochs"], disable=not progress)
+    for epoch in epochs_bar:
+        t0 = time.perf_counter()
+        loader = _loader(train_ds, train_sampler, config["batch_size"], num_workers, epoch, seed, pin)
+        with tqdm(total=len(train_ds), desc=f"epoch {epoch + 1}", unit="patch", leave=False,
+                  disable=not progress) as bar:
+            train_loss = _train_epoch(net, loader, optimizer, loss_fn, dev, amp, bar)
+        val = _validate(net, _loader(eval_ds, eval_sampler, config["batch_size"], num_workers,
+                                     epoch, seed, pin), loss_fn, dev, amp)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, **val,
+               "seconds": time.perf_counter() - t0}
+        history.append({k: row[k] for k in HISTORY_FIELDS})
+        monitor = val["val_loss"] if len(eval_ds) else train_loss
+        improved = monitor < best_loss
+        if improved:
+            best_loss, best_epoch = monitor, epoch + 1
+        ckpt = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                "rng": _rng_state(train_sampler), "config": config, "best_loss": best_loss,
+                "best_epoch": best_epoch, "history": history[-1]}
+        _save(ckpt, run_dir / "last.pt")
+        if improved:
+            _save(ckpt, run_dir / "best.pt")
+        _write_history(run_dir / "history.csv", history)
+        epochs_bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val['val_loss']:.4f}",
+                               f1=f"{val['val_f1_best']:.3f}")
+        log.info("epoch %d: train %.4f val %.4f f1 %.3f (%.1f s)", epoch + 1, train_loss,
+                 val["val_loss"], val["val_f1"], row["seconds"])
+    best_row = next((r for r in history if r["epoch"] == best_epoch), {})
+    return TrainingResult(run_dir=run_dir, model=config["model"], epochs=config["epochs"],
+                          best_epoch=best_epoch, best_val_loss=best_row.get("val_loss", math.nan),
+                          best_val_f1=best_row.get("val_f1_best", math.nan), n_train=len(train_ds),
+                          n_eval=len(eval_ds), parameters=n_params,
+                          seconds=time.perf_counter() - start_time, history=history)
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best",
+             device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """The trained model of a run (in eval mode) and its ``config.json``.
+
+    Parameters
+    ----------
+    run_dir
+        Folder written by :func:`train`.
+    checkpoint
+        ``"best"`` or ``"last"`` (or a file name in ``run_dir``).
+    device
+        Where to put the model.
+
+    Raises
+    ------
+    isslide_cube.schema.TrainingError
+        When the run or checkpoint is missing.
+
+    Examples
+    --------
+    >>> model, config = load_run("runs/resunet")  # doctest: +SKIP
+    >>> config["model"], config["in_channels"]    # doctest: +SKIP
+    ('resunet', 3)
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / (checkpoint if checkpoint.endswith(".pt") else f"{checkpoint}.pt")
+    if not (run_dir / "config.json").exists() or not path.exists():
+        raise TrainingError(f"{path} not found: train a model into {run_dir} first "
+                            "(`isslide-cube train PATCHES RUN_DIR`)")
+    config = json.loads((run_dir / "config.json").read_text())
+    net = models.build_model(config["model"], config["in_channels"], config["n_times"],
+                             **config.get("model_kwargs", {}))
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    net.load_state_dict(ckpt["model"])
+    return net.to(device).eval(), config

@@ -1,0 +1,184 @@
+"""Network input encoding and the augmentations of the single-interferogram study.
+
+A raw patch holds two bands, coherence and wrapped phase, with NaN where there is
+no data. The networks see three channels instead (the paper's choice): coherence,
+cos(phase) and sin(phase), so the phase wrap at +-pi is no discontinuity for the
+convolution. A pixel without data becomes an all-zero input (coherence 0,
+cos = sin = 0, a point no real pixel maps to, since cos^2 + sin^2 = 1 elsewhere);
+an optional fourth channel flags the valid pixels explicitly.
+
+Augmentations work on the *raw* sample (before the encoding) so the paper's
+constant phase offset is applied where it is defined, on the phase, and wrapped.
+Every augmentation draws from a ``numpy.random.Generator`` handed to it: the
+dataset derives that generator from ``(seed, epoch, sample index)``, so what a
+sample looks like depends neither on the worker that loads it nor on the order.
+
+Examples
+--------
+>>> import numpy as np
+>>> ifg = np.array([[[0.5, np.nan]], [[0.0, 1.0]]], dtype="float32")  # (2, 1, 2)
+>>> to_network_input(ifg)[:, 0, :].round(3).tolist()
+[[0.5, 0.0], [1.0, 0.0], [0.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: ``transform(sample, rng) -> sample``; a sample holds ``"interferogram"`` (..., 2, H, W)
+#: float32 and ``"mask"`` (..., H, W) uint8 numpy arrays.
+Transform = Callable[[dict[str, Any], np.random.Generator], dict[str, Any]]
+
+
+def to_network_input(ifg: np.ndarray, *, validity: bool = False) -> np.ndarray:
+    """Encode coherence/phase as the network's channels (coherence, cos, sin[, valid]).
+
+    Parameters
+    ----------
+    ifg
+        Array (..., 2, H, W): band 0 coherence in [0, 1], band 1 wrapped phase in
+        radians, NaN where there is no data (in either band).
+    validity
+        Append a fourth channel, 1 where both bands hold data, else 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (..., 3, H, W) (or 4 with ``validity``); all channels are 0 at a
+        pixel without data.
+
+    Examples
+    --------
+    >>> x = to_network_input(np.zeros((2, 4, 4), "float32"), validity=True)
+    >>> x.shape, float(x[1].min()), float(x[3].min())
+    ((4, 4, 4), 1.0, 1.0)
+    """
+    ifg = np.asarray(ifg, dtype=np.float32)
+    if ifg.ndim < 3 or ifg.shape[-3] != 2:
+        raise ValueError(f"expected (..., 2, H, W) coherence/phase, got shape {ifg.shape}")
+    coh, phase = ifg[..., 0, :, :], ifg[..., 1, :, :]
+    valid = np.isfinite(coh) & np.isfinite(phase)
+    phase = np.where(valid, phase, np.float32(0))
+    channels = [
+        np.where(valid, coh, np.float32(0)),
+        np.where(valid, np.cos(phase), np.float32(0)),
+        np.where(valid, np.sin(phase), np.float32(0)),
+    ]
+    if validity:
+        channels.append(valid.astype(np.float32))
+    return np.stack(channels, axis=-3).astype(np.float32, copy=False)
+
+
+def wrap_phase(phase: np.ndarray) -> np.ndarray:
+    """Wrap radians to [-pi, pi) (NaN stays NaN)."""
+    return (phase + np.pi) % (2 * np.pi) - np.pi
+
+
+@dataclass(frozen=True)
+class PhaseOffset:
+    """Add one random constant to the phase of each interferogram, then wrap.
+
+    The paper's augmentation: the absolute phase of an interferogram is arbitrary
+    (only spatial differences mean motion), so a constant offset uniform in
+    [-pi, pi) makes a new, equally valid sample. With a time axis (..., T, 2, H, W)
+    each interferogram gets its own offset.
+    """
+
+    p: float = 1.0
+
+    def __call__(self, sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        if self.p < 1.0 and rng.random() >= self.p:
+            return sample
+        ifg = sample["interferogram"].copy()
+        lead = ifg.shape[:-3]
+        offset = rng.uniform(-np.pi, np.pi, size=lead + (1, 1)).astype(np.float32)
+        ifg[..., 1, :, :] = wrap_phase(ifg[..., 1, :, :] + offset)
+        return {**sample, "interferogram": ifg}
+
+
+@dataclass(frozen=True)
+class FlipRotate:
+    """Random horizontal/vertical flips and quarter turns, applied to image and mask alike.
+
+    The SAR geometry is not rotation invariant (layover faces the sensor), so these
+    are off in the paper preset and optional elsewhere.
+    """
+
+    flips: bool = True
+    rot90: bool = True
+
+    def __call__(self, sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        ifg, mask = sample["interferogram"], sample["mask"]
+        if self.flips:
+            if rng.random() < 0.5:
+                ifg, mask = ifg[..., ::-1], mask[..., ::-1]
+            if rng.random() < 0.5:
+                ifg, mask = ifg[..., ::-1, :], mask[..., ::-1, :]
+        if self.rot90:
+            k = int(rng.integers(4))
+            ifg, mask = np.rot90(ifg, k, axes=(-2, -1)), np.rot90(mask, k, axes=(-2, -1))
+        return {**sample, "interferogram": np.ascontiguousarray(ifg),
+                "mask": np.ascontiguousarray(mask)}
+
+
+@dataclass(frozen=True)
+class CropJitter:
+    """Shift the patch by up to ``max_shift`` pixels in y and x, keeping its size.
+
+    Patches are cut centred on a move; jitter stops a network from learning that
+    moves sit in the middle. Pixels shifted in from outside the patch are no-data
+    (NaN, so an all-zero network input) with a stable (0) mask.
+    """
+
+    max_shift: int = 8
+
+    def __call__(self, sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        if self.max_shift <= 0:
+            return sample
+        dy, dx = (int(v) for v in rng.integers(-self.max_shift, self.max_shift + 1, size=2))
+        return {**sample, "interferogram": _shift(sample["interferogram"], dy, dx, np.nan),
+                "mask": _shift(sample["mask"], dy, dx, 0)}
+
+
+def _shift(a: np.ndarray, dy: int, dx: int, fill: float) -> np.ndarray:
+    out = np.full_like(a, fill)
+    h, w = a.shape[-2:]
+    src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
+    src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
+    out[..., dst_y, dst_x] = a[..., src_y, src_x]
+    return out
+
+
+@dataclass(frozen=True)
+class Compose:
+    """Apply transforms in order, all drawing from the same generator."""
+
+    transforms: Sequence[Transform]
+
+    def __call__(self, sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        for t in self.transforms:
+            sample = t(sample, rng)
+        return sample
+
+
+def augmentation(phase_offset: bool = True, flips: bool = False, rot90: bool = False,
+                 jitter: int = 0) -> Compose:
+    """The training augmentation from simple switches (what ``config.json`` records).
+
+    Examples
+    --------
+    >>> len(augmentation(phase_offset=True, flips=True, jitter=4).transforms)
+    3
+    """
+    steps: list[Transform] = []
+    if jitter:
+        steps.append(CropJitter(jitter))
+    if flips or rot90:
+        steps.append(FlipRotate(flips=flips, rot90=rot90))
+    if phase_offset:
+        steps.append(PhaseOffset())
+    return Compose(tuple(steps))

@@ -1,0 +1,147 @@
+"""PatchDataset over a real Zarr patches store: values, metadata, chunk reads, workers."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+from isslide_cube.ml.datasets import EpochSampler, PatchDataset
+from isslide_cube.ml.transforms import augmentation, to_network_input
+from isslide_cube.schema import TrainingError
+
+
+@pytest.fixture(scope="module")
+def store(patches_store):
+    return xr.open_zarr(patches_store, chunks=None, consolidated=False).load()
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_samples_are_the_store_encoded(patches_store, store, in_memory):
+    ds = PatchDataset(patches_store, split="eval", in_memory=in_memory)
+    expected = np.flatnonzero(store.split.values == "eval")
+    np.testing.assert_array_equal(ds.indices, expected)
+    assert len(ds) == 16 and ds.in_channels == 3 and ds.n_times == 1
+    for pos in (0, 7, 15):
+        s = ds[pos]
+        i = int(expected[pos])
+        assert s["image"].dtype == torch.float32 and s["image"].shape == (3, 32, 32)
+        assert s["mask"].dtype == torch.float32 and s["mask"].shape == (1, 32, 32)
+        np.testing.assert_array_equal(s["image"].numpy(),
+                                      to_network_input(store.interferogram.values[i]))
+        np.testing.assert_array_equal(s["mask"][0].numpy(), store["mask"].values[i])
+        assert s["index"] == i
+        assert s["start_date"] == pd.Timestamp(store.start_date.values[i]).strftime("%Y-%m-%d")
+        for name in ("delay", "location", "row", "col"):
+            assert s[name] == int(store[name].values[i])
+        assert s["zone"] == str(store.zone.values[i])
+    with pytest.raises(IndexError):
+        ds[16]
+
+
+def test_nodata_is_all_zero_input_and_flagged(patches_store, store):
+    ds = PatchDataset(patches_store, split=None, validity=True)
+    nan_samples = np.flatnonzero(np.isnan(store.interferogram.values).any(axis=(1, 2, 3)))
+    assert len(nan_samples), "fixture should hold no-data corners"
+    s = ds[int(nan_samples[0])]
+    nodata = np.isnan(store.interferogram.values[nan_samples[0]]).any(axis=0)
+    assert ds.in_channels == 4 and s["image"].shape[0] == 4
+    assert torch.all(s["image"][:, torch.from_numpy(nodata)] == 0)
+    np.testing.assert_array_equal(s["image"][3].numpy(), (~nodata).astype(np.float32))
+    assert not torch.isnan(s["image"]).any()
+
+
+def test_streaming_reads_each_chunk_once_per_epoch(patches_store):
+    ds = PatchDataset(patches_store, split=None, in_memory=False, buffer_chunks=2)
+    sampler = ds.sampler(seed=1)
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        reads_before = ds._chunk_reader().reads
+        order = list(sampler)
+        assert sorted(order) == list(range(len(ds)))
+        for pos in order:
+            ds[pos]
+        reads = ds._chunk_reader().reads - reads_before
+        # 64 samples / 16 per chunk; later epochs may find a chunk still in the cache
+        assert reads == 4 if epoch == 0 else 1 <= reads <= 4
+
+
+def test_in_memory_reads_each_chunk_once(patches_store):
+    ds = PatchDataset(patches_store, split="train", in_memory=True)
+    assert ds._reader.reads == 3  # 48 train samples lie in chunks 0-2
+    assert ds.chunk_of() is None
+
+
+def test_sampler_is_seeded_per_epoch_and_chunk_aware():
+    chunk_of = np.repeat(np.arange(6), 10)
+    s = EpochSampler(60, chunk_of=chunk_of, seed=3, buffer_chunks=2)
+    first = list(s)
+    assert list(s) == first and sorted(first) == list(range(60))
+    s.set_epoch(1)
+    assert list(s) != first
+    # each run of 20 samples comes from exactly 2 chunks
+    for start in range(0, 60, 20):
+        assert len(set(chunk_of[first[start:start + 20]])) == 2
+    other = EpochSampler(60, chunk_of=chunk_of, seed=3, buffer_chunks=2)
+    other.load_state_dict({"seed": 3, "epoch": 1})
+    assert list(other) == list(s)
+    assert list(EpochSampler(5, shuffle=False)) == [0, 1, 2, 3, 4]
+
+
+def _epoch(ds, num_workers, epoch=1):
+    sampler = ds.sampler(seed=7)
+    sampler.set_epoch(epoch)
+    ds.set_epoch(epoch)
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, sampler=sampler, num_workers=num_workers)
+    return [(b["index"], b["image"], b["mask"]) for b in loader]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_two_workers_yield_the_same_samples_as_none(patches_store, in_memory):
+    ds = PatchDataset(patches_store, split="train", in_memory=in_memory,
+                      transform=augmentation(phase_offset=True, flips=True, jitter=3), seed=5)
+    serial, parallel = _epoch(ds, 0), _epoch(ds, 2)
+    assert len(serial) == len(parallel) == 6
+    for (i0, x0, m0), (i2, x2, m2) in zip(serial, parallel, strict=True):
+        assert torch.equal(i0, i2) and torch.equal(x0, x2) and torch.equal(m0, m2)
+    assert not torch.equal(_epoch(ds, 0, epoch=2)[0][1], serial[0][1])  # a new epoch, new draws
+
+
+def test_augmentation_depends_on_seed_epoch_and_sample(patches_store):
+    ds = PatchDataset(patches_store, split="train", transform=augmentation(), seed=0)
+    a = ds[3]["image"]
+    assert torch.equal(a, ds[3]["image"])
+    ds.set_epoch(1)
+    assert not torch.equal(a, ds[3]["image"])
+    # coherence is not augmented by the phase offset
+    assert torch.equal(a[0], ds[3]["image"][0])
+
+
+def test_pickles_without_open_handles(patches_store):
+    ds = PatchDataset(patches_store, split="eval", in_memory=False)
+    ds[0]
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone._ds is None and not clone._cache
+    assert torch.equal(clone[5]["image"], ds[5]["image"])
+
+
+def test_in_memory_dataset_object_is_accepted(store):
+    ds = PatchDataset(store.isel(sample=slice(0, 10)), split=None)
+    assert len(ds) == 10 and ds.path is None
+    np.testing.assert_array_equal(ds[9]["mask"][0].numpy(), store["mask"].values[9])
+
+
+def test_missing_split_says_how_to_make_one(patches_store_nosplit):
+    with pytest.raises(TrainingError, match="--split paper"):
+        PatchDataset(patches_store_nosplit, split="train")
+    assert len(PatchDataset(patches_store_nosplit, split=None)) == 16
+
+
+def test_missing_store_and_subset(tmp_path, patches_store):
+    with pytest.raises(TrainingError, match="does not exist"):
+        PatchDataset(tmp_path / "nope.zarr")
+    ds = PatchDataset(patches_store, split="train", max_samples=10, seed=1)
+    assert len(ds) == 10 and np.all(np.diff(ds.indices) > 0)
