@@ -715,7 +715,9 @@ def write_patches(cube_store: str | Path | xr.Dataset, out: str | Path, size: in
     sides: dict[str, dict[str, int]] = {}
     if scheme != "none" and stored.sizes[s.SAMPLE]:
         labelled = _split(stored, scheme, seed=seed, **split_kwargs)
-        labels = xr.Dataset(coords={s.SPLIT: labelled[s.SPLIT].variable.astype(object)})
+        # appending replaces the group's attrs: write them again
+        labels = xr.Dataset(coords={s.SPLIT: labelled[s.SPLIT].variable.astype(object)},
+                            attrs=stored.attrs)
         labels.to_zarr(out, mode="a", consolidated=False)
         sides = split_counts(labelled).to_dict(orient="index")
     has_move = np.asarray(stored[s.HAS_MOVE].values, dtype=bool)

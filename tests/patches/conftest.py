@@ -50,7 +50,7 @@ DEFAULT_MOVES = (
 
 
 def make_cube(ny: int = 120, nx: int = 150, n_dates: int = 7, delays=(6, 12, 18),
-              chunk: int = 32, moves=DEFAULT_MOVES, seed: int = 0,
+              chunk: int = 60, moves=DEFAULT_MOVES, seed: int = 0,
               with_mask: bool = True, with_zone: bool = True) -> xr.Dataset:
     """A dask-backed cube following the contract (numbers chosen to exercise chunk borders)."""
     rng = np.random.default_rng(seed)
