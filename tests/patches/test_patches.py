@@ -11,7 +11,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import Move, make_cube
+from patch_cubes import Move, make_cube
 from scipy import ndimage
 
 from isslide_cube import schema as s

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import make_cube, write_and_open
+from patch_cubes import make_cube, write_and_open
 
 from isslide_cube import schema as s
 from isslide_cube.patches import (
