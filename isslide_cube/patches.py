@@ -106,8 +106,6 @@ def global_mask(cube: xr.Dataset) -> xr.DataArray:
 def _edt(mask: np.ndarray) -> np.ndarray:
     from isslide_cube.kernels import edt
 
-    if not callable(edt):  # TEMPORARY: kernels/__init__.py not yet exporting the function
-        edt = edt.edt
     return np.asarray(edt(mask, dtype=np.float64))
 
 
