@@ -129,7 +129,11 @@ def _plan(source: Any, store: Path, annotations: Any, chunks: Any, align: bool,
     from isslide_cube import annotations as ann
     from isslide_cube.io import check_grids, discover
 
-    inventory = discover(source)
+    raw = Path(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else None
+    # The raw layout keeps its interferograms in interferograms/; the rest of the folder
+    # (truth/, dem.tif, ...) holds rasters that are not interferograms.
+    layout = raw is not None and (raw / schema.RAW_INTERFEROGRAMS).is_dir()
+    inventory = discover(raw / schema.RAW_INTERFEROGRAMS if layout else source)
     items = sorted(inventory.items, key=lambda it: (it.first, it.second))
     grid = check_grids(items, align=align)
     chunk = _chunk_size(chunks)
@@ -139,7 +143,6 @@ def _plan(source: Any, store: Path, annotations: Any, chunks: Any, align: bool,
     d_pos = {int(d): k for k, d in enumerate(delays)}
     index = [(s_pos[np.datetime64(it.start_date, "ns")], d_pos[it.delay]) for it in items]
 
-    raw = Path(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else None
     if annotations is None and raw is not None and (raw / schema.RAW_ANNOTATIONS).is_dir():
         annotations = raw / schema.RAW_ANNOTATIONS
     table, ann_files = None, []
@@ -354,8 +357,25 @@ def _set_attrs(store: Path, attrs: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------- task
-def _write_interferogram(store: str, item: Any, i: int, j: int, grid: Any, shapes: list | None,
-                         chunk: int, align: bool, all_touched: bool) -> int:
+class _Job:
+    """The arguments of one interferogram's task, opaque to Dask (it does not traverse them)."""
+
+    __slots__ = ("store", "item", "i", "j", "grid", "shapes", "chunk", "align", "all_touched")
+
+    def __init__(self, store: str, item: Any, i: int, j: int, grid: Any, shapes: list | None,
+                 chunk: int, align: bool, all_touched: bool) -> None:
+        self.store, self.item, self.i, self.j, self.grid = store, item, i, j, grid
+        self.shapes, self.chunk, self.align, self.all_touched = shapes, chunk, align, all_touched
+
+    def __getstate__(self) -> tuple:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple) -> None:
+        for k, v in zip(self.__slots__, state, strict=True):
+            setattr(self, k, v)
+
+
+def _write_interferogram(job: _Job) -> int:
     """Write interferogram ``item`` at (``i``, ``j``): every chunk of it, then its done-marker.
 
     Runs on a Dask worker. Reads and writes one row of chunks at a time so a
@@ -371,22 +391,22 @@ def _write_interferogram(store: str, item: Any, i: int, j: int, grid: Any, shape
     from isslide_cube.annotations import rasterize_pair
     from isslide_cube.io import read_interferogram
 
-    root = zarr.open_group(store, mode="r+", zarr_format=3)
-    ifg = root[schema.INTERFEROGRAM]
+    store, item, i, j, grid, chunk = job.store, job.item, job.i, job.j, job.grid, job.chunk
+    ifg = zarr.open_array(f"{store}/{schema.INTERFEROGRAM}", mode="r+", zarr_format=3)
     height, width = grid.shape
     for r0 in range(0, height, chunk):
         r1 = min(r0 + chunk, height)
-        block = _read_rows(read_interferogram, item, grid, r0, r1, align)
-        ifg[i, j, :, r0:r1, :] = block
+        ifg[i, j, :, r0:r1, :] = _read_rows(read_interferogram, item, grid, r0, r1, job.align)
     moving = 0
-    if shapes is not None:
-        mask, move_id = rasterize_pair(shapes, grid.transform, grid.shape,
-                                       all_touched=all_touched)
-        root[schema.MASK][i, j] = mask
-        root[schema.MOVE_ID][i, j] = move_id
+    if job.shapes is not None:
+        mask, move_id = rasterize_pair(job.shapes, grid.transform, grid.shape,
+                                       all_touched=job.all_touched)
+        for name, value in ((schema.MASK, mask), (schema.MOVE_ID, move_id)):
+            zarr.open_array(f"{store}/{name}", mode="r+", zarr_format=3)[i, j] = value
         moving = int(mask.sum(dtype=np.int64))
-    root[ANNOTATED][i, j] = moving
-    root[DONE][i, j] = 1  # last: the interferogram is complete once this is on disk
+    zarr.open_array(f"{store}/{ANNOTATED}", mode="r+", zarr_format=3)[i, j] = moving
+    # last: the interferogram counts as written once its marker is on disk
+    zarr.open_array(f"{store}/{DONE}", mode="r+", zarr_format=3)[i, j] = 1
     return moving
 
 
@@ -548,9 +568,9 @@ def _run(plan: _Plan, todo: list[int], client: Any, progress: bool) -> None:
     for k in todo:
         item, (i, j) = plan.items[k], plan.index[k]
         pair_shapes = None if plan.table is None else shapes.get(item.pair, [])
-        tasks.append(write(str(plan.store), item, i, j, plan.grid, pair_shapes, plan.chunk,
-                           plan.align, plan.all_touched, dask_key_name=f"write-{item.name}-"
-                           f"{plan.fingerprint[:12]}"))
+        job = _Job(str(plan.store), item, i, j, plan.grid, pair_shapes, plan.chunk, plan.align,
+                   plan.all_touched)
+        tasks.append(write(job, dask_key_name=f"write-{item.name}-{plan.fingerprint[:12]}"))
     if not tasks:
         return
     bar = _bar(len(tasks), progress)

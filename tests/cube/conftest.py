@@ -115,9 +115,21 @@ def tiny_cube(tiny_raw, tmp_path_factory) -> Path:
     """``tiny`` built once (chunks of 100 px: 3 x 3 chunks with partial edges)."""
     from isslide_cube.cube import build_cube
 
+    import dask
+
     store = tmp_path_factory.mktemp("cubes") / "tiny.zarr"
-    build_cube(tiny_raw, store, chunks=100)
+    with dask.config.set(scheduler="synchronous"):  # the single-threaded reference
+        build_cube(tiny_raw, store, chunks=100)
     return store
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """A real 2-worker, process-based LocalCluster (one thread each)."""
+    from isslide_cube.cluster import local_client
+
+    with local_client(n_workers=2, threads_per_worker=1, processes=True) as client:
+        yield client
 
 
 def assert_stores_equal(a, b) -> None:
