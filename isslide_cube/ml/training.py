@@ -190,7 +190,8 @@ def _read_history(path: Path, upto: int) -> list[dict[str, float]]:
     if not path.exists():
         return []
     with path.open() as f:
-        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        rows = [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
+                for row in csv.DictReader(f)]
     return [r for r in rows if r["epoch"] <= upto]
 
 
