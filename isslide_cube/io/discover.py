@@ -125,8 +125,14 @@ def _classify(path: Path, entry: ManifestEntry | None, explicit: bool, problems:
         bands = names.band_roles(descriptions)
         if bands:
             role = names.INTERFEROGRAM
-        elif count == 2 and RAW_NAME_RE.match(path.stem) and not any(descriptions):
+        elif RAW_NAME_RE.match(path.stem):
+            # our raw layout: always a 2-band interferogram, band 1 coherence, band 2 phase
             role, bands = names.INTERFEROGRAM, {names.COHERENCE: 1, names.PHASE: 2}
+            if any(descriptions):
+                problems.add(path, f"band descriptions are {descriptions}, expected "
+                                   "('coherence', 'phase')",
+                             "set the band descriptions to 'coherence' and 'phase'")
+                return None
         elif count == 1 and descriptions[0]:
             role = names.parse_role(descriptions[0])
 

@@ -62,6 +62,10 @@ class Grid:
         object.__setattr__(self, "width", int(self.width))
         object.__setattr__(self, "height", int(self.height))
 
+    def __repr__(self) -> str:
+        return (f"Grid({_crs_name(self.crs)}, {self.height} x {self.width} px, "
+                f"res={_fmt(self.res)}, origin=({self.transform.c:.10g}, {self.transform.f:.10g}))")
+
     @property
     def shape(self) -> tuple[int, int]:
         """(height, width)."""

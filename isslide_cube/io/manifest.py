@@ -139,14 +139,15 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
                             "phase, unwrapped_phase, coherence, interferogram")
         if not file.exists():
             problems.append(f"{where}: file {file} does not exist")
-        dates = []
+        dates, bad_date = [], False
         for key in ("first_date", "second_date"):
             value = rec.get(key)
             stamp = None if value is None else names.parse_date_value(str(value))
             if value not in (None, "") and stamp is None:
                 problems.append(f"{where}: {key} {value!r} is not a date (use YYYY-MM-DD)")
+                bad_date = True
             dates.append(stamp)
-        if (dates[0] is None) != (dates[1] is None):
+        if not bad_date and (dates[0] is None) != (dates[1] is None):
             problems.append(f"{where}: give both first_date and second_date, or neither")
         band = rec.get("band")
         band_no = None

@@ -71,10 +71,10 @@ def _source_window(path: Path, target: Grid, margin: int = 2) -> Window | None:
     with rasterio.Env(**GDAL_READ_ENV), rasterio.open(path) as src:
         bounds = transform_bounds(target.crs, src.crs, *target.bounds, densify_pts=21)
         win = rasterio.windows.from_bounds(*bounds, transform=src.transform)
-        win = win.round_offsets("floor").round_lengths("ceil")
-        col0, row0 = int(win.col_off) - margin, int(win.row_off) - margin
-        col1 = int(win.col_off + win.width) + margin
-        row1 = int(win.row_off + win.height) + margin
+        col0 = int(np.floor(win.col_off)) - margin
+        row0 = int(np.floor(win.row_off)) - margin
+        col1 = int(np.ceil(win.col_off + win.width)) + margin
+        row1 = int(np.ceil(win.row_off + win.height)) + margin
         col0, row0 = max(col0, 0), max(row0, 0)
         col1, row1 = min(col1, src.width), min(row1, src.height)
     if col1 <= col0 or row1 <= row0:
@@ -82,37 +82,56 @@ def _source_window(path: Path, target: Grid, margin: int = 2) -> Window | None:
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
-def _reproject(arrays: np.ndarray, transform: rasterio.Affine, crs: rasterio.crs.CRS,
-               target: Grid) -> np.ndarray:
+def _scales(src: Grid, grid: Grid) -> tuple[float, float]:
+    """Destination pixels per source pixel (x, y), from the whole reference grid.
+
+    GDAL widens its bilinear kernel when downsampling by a factor it estimates
+    per processing chunk; giving it one factor for the whole grid makes every
+    window of the cube get the values a whole-file read would.
+    """
+    from rasterio.warp import transform_bounds
+
+    left, bottom, right, top = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
+    dst_x, dst_y = (right - left) / grid.width, (top - bottom) / grid.height
+    return src.res[0] / dst_x, src.res[1] / dst_y
+
+
+def _reproject(arrays: np.ndarray, src: Grid, target: Grid, scales: tuple[float, float]
+               ) -> np.ndarray:
     """Bilinear reprojection of (k, h, w) float arrays (NaN nodata) onto ``target`` with rioxarray."""
     import rioxarray  # noqa: F401  (registers .rio)
     import xarray as xr
 
-    k, h, w = arrays.shape
-    src_grid = Grid(crs, transform, w, h)
     da = xr.DataArray(arrays, dims=("band", "y", "x"),
-                      coords={"band": np.arange(k), "y": src_grid.y, "x": src_grid.x})
-    da = da.rio.write_crs(crs).rio.write_transform(transform).rio.write_nodata(np.nan)
+                      coords={"band": np.arange(arrays.shape[0]), "y": src.y, "x": src.x})
+    da = da.rio.write_crs(src.crs).rio.write_transform(src.transform).rio.write_nodata(np.nan)
     out = da.rio.reproject(target.crs, shape=target.shape, transform=target.transform,
-                           resampling=Resampling.bilinear, nodata=np.nan)
+                           resampling=Resampling.bilinear, nodata=np.nan,
+                           # exact transformer and one kernel scale for the whole grid: a
+                           # chunk gets the values of a whole-file read (to ~1e-3 pixel; GDAL
+                           # still offsets its sampling by a few 1e-4 pixel per destination window)
+                           tolerance=0.0, XSCALE=str(scales[0]), YSCALE=str(scales[1]))
     return np.asarray(out.values, dtype=np.float64)
 
 
-def _read_aligned(path: Path, bands: list[tuple[int, float | None]], target: Grid,
+def _read_aligned(path: Path, band: int, nodata: float | None, grid: Grid, target: Grid,
                   cyclic: bool) -> np.ndarray:
-    """Bands of ``path`` reprojected onto ``target``; phase (``cyclic``) goes through cos/sin."""
+    """One band of ``path`` reprojected onto ``target`` (a window of ``grid``).
+
+    Phase (``cyclic``) is resampled through its cosine and sine, so that values
+    on both sides of the +-pi jump do not average to 0.
+    """
     win = _source_window(path, target)
     if win is None:  # the file does not reach the target window
-        return np.full((len(bands), *target.shape), np.nan)
-    layers, transform, crs = [], None, None
-    for band, nodata in bands:
-        data, transform, crs = _read_band(path, band, win)
-        layers.append(_to_nan(data, nodata))
+        return np.full(target.shape, np.nan)
+    data, transform, crs = _read_band(path, band, win)
+    data = _to_nan(data, nodata)
+    src = Grid(crs, transform, data.shape[1], data.shape[0])
+    scales = _scales(grid_of(path), grid)
     if cyclic:
-        phase = layers[0]
-        out = _reproject(np.stack([np.cos(phase), np.sin(phase)]), transform, crs, target)
-        return np.arctan2(out[1], out[0])[None]
-    return _reproject(np.stack(layers), transform, crs, target)
+        out = _reproject(np.stack([np.cos(data), np.sin(data)]), src, target, scales)
+        return np.arctan2(out[1], out[0])
+    return _reproject(data[None], src, target, scales)[0]
 
 
 def read_interferogram(item: InterferogramSource, grid: Grid | None = None, *,
@@ -182,7 +201,7 @@ def read_interferogram(item: InterferogramSource, grid: Grid | None = None, *,
         if not diff:
             pieces[kind] = _to_nan(_read_band(path, band, window)[0], nodata)
         elif align:
-            pieces[kind] = _read_aligned(path, [(band, nodata)], target, kind == "phase")[0]
+            pieces[kind] = _read_aligned(path, band, nodata, grid, target, kind == "phase")
         else:
             raise RawDataError(f"{path}: not on the reference grid ({'; '.join(diff)}); "
                                "reproject it with `isslide-cube build --align` (align=True)")
