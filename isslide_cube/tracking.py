@@ -419,9 +419,8 @@ def outline_changes(labels: xr.DataArray, *, client=None) -> pd.DataFrame:
         prev = fp.isel({schema.START_DATE: slice(None, -1)})
         cur = fp.isel({schema.START_DATE: slice(1, None)})
         prev = prev.assign_coords({schema.START_DATE: cur[schema.START_DATE].values})
-        hd = hausdorff_distance(prev, cur, dims=("y", "x"))
-        both = prev.any(("y", "x")) & cur.any(("y", "x"))
-        lazy.append(hd.where(both))
+        lazy.append(hausdorff_distance(prev, cur, dims=("y", "x"), empty="nan",
+                                       both_empty=np.nan))
         meta.append(k)
     client = as_client(client)
     done = client.gather(client.compute(lazy)) if client is not None else dask.compute(*lazy)

@@ -123,7 +123,7 @@ def cube(tmp_path_factory):
 
 
 def test_move_time_series_recovers_velocity(cube):
-    table = move_time_series(cube, hausdorff=False)
+    table = move_time_series(cube)
     assert set(table.move_id) == {m[0] for m in MOVES}
     radius = {m[0]: m[3] for m in MOVES}
     first = table.groupby("move_id").first()
