@@ -177,6 +177,15 @@ def _check_block(p: np.ndarray, t: np.ndarray, start: int) -> None:
         raise EvaluationError(f"mask holds values other than 0/1{extra}; binarise it")
 
 
+def _as_bool(t: np.ndarray) -> np.ndarray:
+    """A 0/1 mask as bool; a free view for (already checked) one-byte integers."""
+    if t.dtype == np.bool_:
+        return t
+    if t.dtype.kind in "ui" and t.dtype.itemsize == 1 and t.flags.c_contiguous:
+        return t.view(np.bool_)
+    return t != 0
+
+
 def _blocks(n: int, hw: int, block_pixels: int) -> list[slice]:
     step = max(1, block_pixels // max(hw, 1))
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
@@ -319,7 +328,7 @@ def _evaluate_arrays(p_arr: Any, t_arr: Any, threshold: float | None, n_bins: in
         p, t = _load(p_arr, sl), _load(t_arr, sl)
         if check:
             _check_block(p, t, sl.start)
-        ph, nh = threshold_counts(p, t.astype(bool, copy=False), n_bins)
+        ph, nh = threshold_counts(p, _as_bool(t), n_bins)
         pos += ph
         neg += nh
     n_pos, n_neg = int(pos.sum()), int(neg.sum())
@@ -355,12 +364,18 @@ def _evaluate_arrays(p_arr: Any, t_arr: Any, threshold: float | None, n_bins: in
         # pass 2: gather the probabilities of the selected bins only
         lut = refine_thr | refine_auc
         vals, labs, bins = [], [], []
+        sel_bins = np.flatnonzero(lut)
+        # cheap prefilter in the input's dtype (one margin bin each side against rounding)
+        lo = max(sel_bins[0] - 1, 0) / n_bins
+        hi = min(sel_bins[-1] + 2, n_bins) / n_bins
         for sl in blocks:
-            p, t = _load(p_arr, sl).ravel(), _load(t_arr, sl).ravel()
+            p, t = _load(p_arr, sl), _load(t_arr, sl)
+            near = (p >= lo) & (p <= hi)
+            p, t = p[near], t[near]
             k = _bin_index(p, n_bins)
             take = lut[k]
             vals.append(p[take].astype(np.float64))
-            labs.append(t[take].astype(bool))
+            labs.append(_as_bool(t[take]))
             bins.append(k[take])
         v, lab, k = np.concatenate(vals), np.concatenate(labs), np.concatenate(bins)
         order = np.lexsort((v, k))
@@ -392,18 +407,12 @@ def _evaluate_arrays(p_arr: Any, t_arr: Any, threshold: float | None, n_bins: in
     tp_p, pred_p, ref_p, hd_p = (np.zeros(n, np.int64), np.zeros(n, np.int64),
                                  np.zeros(n, np.int64), np.zeros(n, np.float64))
     for sl in blocks:
-        p, t = _load(p_arr, sl), _load(t_arr, sl).astype(bool, copy=False)
+        p, t = _load(p_arr, sl), _as_bool(_load(t_arr, sl))
         pred = p >= thr
         tp_p[sl] = np.count_nonzero(pred & t, axis=(1, 2))
         pred_p[sl] = np.count_nonzero(pred, axis=(1, 2))
         ref_p[sl] = np.count_nonzero(t, axis=(1, 2))
-        both = (pred_p[sl] > 0) & (ref_p[sl] > 0)
-        one = (pred_p[sl] > 0) ^ (ref_p[sl] > 0)
-        hd = np.zeros(sl.stop - sl.start)
-        if both.any():
-            hd[both] = hausdorff_batch(pred[both], t[both])
-        hd[one] = empty_hd
-        hd_p[sl] = hd
+        hd_p[sl] = hausdorff_batch(pred, t, empty=empty_hd, both_empty=0.0)
     union = pred_p + ref_p - tp_p
     both_empty = union == 0
     dice = np.where(both_empty, 1.0, 2.0 * tp_p / np.maximum(pred_p + ref_p, 1))
@@ -519,8 +528,10 @@ def predict_run(run_dir: str | Path, patches: Any, *, device: str = "auto",
 
     device = _device(device)
     model, config = load_run(run_dir, checkpoint="best", device=device)
+    temporal = config.get("temporal")
     prob = predict_patches(model, patches, batch_size=batch_size, device=device,
-                           temporal=config.get("temporal"))
+                           temporal=temporal,
+                           validity=None if temporal else bool(config.get("validity")))
     return np.asarray(prob, dtype=np.float32), dict(config)
 
 
