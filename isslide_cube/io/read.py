@@ -14,7 +14,7 @@ from rasterio.windows import Window
 from isslide_cube.io.discover import GDAL_READ_ENV
 from isslide_cube.io.grid import Grid, check_window, grid_of
 from isslide_cube.io.sources import InterferogramSource
-from isslide_cube.schema import BANDS, RawDataError
+from isslide_cube.schema import BANDS, COHERENCE, PHASE, RawDataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -32,17 +32,27 @@ def wrap_phase(phase: np.ndarray) -> np.ndarray:
     Computed in float64, then cast; values that round to +-pi in float32 become
     the float32 just above -pi, so every result ``v`` obeys ``-pi <= v < pi``
     in float64 too. Already-wrapped float32 phase strictly inside (-pi, pi) is
-    returned unchanged, bit for bit.
+    returned unchanged, bit for bit (and without the float64 pass).
 
     Examples
     --------
     >>> wrap_phase(np.array([0.5, 2 * np.pi + 0.5, -np.pi, np.pi, np.nan])).round(4)
     array([ 0.5   ,  0.5   , -3.1416, -3.1416,     nan], dtype=float32)
     """
-    p = np.asarray(phase, dtype=np.float64)
-    out = (np.mod(p + np.pi, 2 * np.pi) - np.pi).astype(np.float32)
-    out[np.abs(out) > _PI32_BELOW] = -_PI32_BELOW
+    p = np.asarray(phase)
+    out = np.empty(p.shape, dtype=np.float32)
+    _wrap_into(p, out)
     return out
+
+
+def _wrap_into(p: np.ndarray, out: np.ndarray) -> None:
+    """:func:`wrap_phase` of ``p`` written into the float32 array ``out``."""
+    if p.dtype == np.float32 and not (np.abs(p) > _PI32_BELOW).any():  # NaN compares False
+        out[...] = p
+        return
+    p = p.astype(np.float64, copy=False)
+    out[...] = np.mod(p + np.pi, 2 * np.pi) - np.pi
+    np.copyto(out, -_PI32_BELOW, where=np.abs(out) > _PI32_BELOW)
 
 
 def _read_band(path: Path, band: int, window: Window | None) -> tuple[np.ndarray, rasterio.Affine,
@@ -190,45 +200,75 @@ def read_interferogram(item: InterferogramSource, grid: Grid | None = None, *,
     if window is not None:
         check_window(window, grid)
     target = grid if window is None else grid.window_grid(window)
-    pieces = {}
-    for kind, path, band, nodata in (
-            ("phase", item.phase_path, item.phase_band, item.phase_nodata),
-            ("coherence", item.coherence_path, item.coherence_band, item.coherence_nodata)):
-        if path is None:
-            continue
-        own = grid_of(path)
-        diff = grid.differences(own)
-        if not diff:
-            pieces[kind] = _to_nan(_read_band(path, band, window)[0], nodata)
-        elif align:
-            pieces[kind] = _read_aligned(path, band, nodata, grid, target, kind == "phase")
-        else:
+    # (kind, band, nodata) per file: a 2-band file is opened and decompressed once
+    files: dict[Path, list[tuple[str, int, float | None]]] = {}
+    files.setdefault(item.phase_path, []).append((PHASE, item.phase_band, item.phase_nodata))
+    if item.coherence_path is not None:
+        files.setdefault(item.coherence_path, []).append(
+            (COHERENCE, int(item.coherence_band or 1), item.coherence_nodata))
+    pieces: dict[str, np.ndarray] = {}
+    for path, specs in files.items():
+        data, diff = _read_on_grid(path, [band for _, band, _ in specs], window, grid)
+        if data is None and not align:
             raise RawDataError(f"{path}: not on the reference grid ({'; '.join(diff)}); "
                                "reproject it with `isslide-cube build --align` (align=True)")
-    phase = pieces["phase"]
-    if validate_values and not item.phase_unwrapped:
-        worst = np.nanmax(np.abs(phase), initial=0.0)
-        if worst > np.pi + 1e-5:
-            raise RawDataError(
-                f"{item.phase_path}: wrapped phase reaches {worst:.3g} rad, beyond pi; if it is "
-                "unwrapped, put 'unw' in its name, set the tag PHASE_UNWRAPPED=1, or give the "
-                "role unwrapped_phase in a manifest")
+        for k, (kind, band, nodata) in enumerate(specs):
+            if data is None:
+                pieces[kind] = _read_aligned(path, band, nodata, grid, target, kind == PHASE)
+            else:
+                pieces[kind] = _as_float(data[k], nodata)
+
+    phase = pieces[PHASE]
+    if validate_values and not item.phase_unwrapped and (np.abs(phase) > np.pi + 1e-5).any():
+        raise RawDataError(
+            f"{item.phase_path}: wrapped phase reaches {np.nanmax(np.abs(phase)):.3g} rad, "
+            "beyond pi; if it is unwrapped, put 'unw' in its name, set the tag "
+            "PHASE_UNWRAPPED=1, or give the role unwrapped_phase in a manifest")
     out = np.empty((2, *target.shape), dtype=np.float32)
-    out[BANDS.index("phase")] = wrap_phase(phase)
-    if "coherence" in pieces:
-        coh = pieces["coherence"] * item.coherence_scale
+    _wrap_into(phase, out[BANDS.index(PHASE)])
+    coherence = out[BANDS.index(COHERENCE)]
+    if COHERENCE in pieces:
+        np.multiply(pieces[COHERENCE], item.coherence_scale, out=coherence, casting="unsafe")
         if validate_values:
-            bad = np.isfinite(coh) & ((coh < -COHERENCE_TOLERANCE) | (coh > 1 + COHERENCE_TOLERANCE))
+            bad = (coherence < -COHERENCE_TOLERANCE) | (coherence > 1 + COHERENCE_TOLERANCE)
             if bad.any():
                 raise RawDataError(
-                    f"{item.coherence_path}: coherence outside [0, 1] (min {np.nanmin(coh):.4g}, "
-                    f"max {np.nanmax(coh):.4g}, {int(bad.sum())} pixel(s)); give the coherence "
-                    "file (not amplitude or phase), scaled to 0..1")
-        out[BANDS.index("coherence")] = coh
+                    f"{item.coherence_path}: coherence outside [0, 1] (min "
+                    f"{np.nanmin(coherence):.4g}, max {np.nanmax(coherence):.4g}, "
+                    f"{int(bad.sum())} pixel(s)); give the coherence file (not amplitude or "
+                    "phase), scaled to 0..1")
     else:
-        out[BANDS.index("coherence")] = np.nan
-    out[:, np.isnan(phase)] = np.nan
+        coherence[...] = np.nan
+    # no phase, no interferogram: both bands NaN
+    np.copyto(coherence, np.nan, where=np.isnan(phase))
     return out
+
+
+def _read_on_grid(path: Path, bands: list[int], window: Window | None, grid: Grid
+                  ) -> tuple[np.ndarray | None, list[str]]:
+    """(bands of ``path`` in ``window`` in their own dtype, []) or (None, how its grid differs)."""
+    try:
+        with rasterio.Env(**GDAL_READ_ENV), rasterio.open(path) as src:
+            if src.crs is None:
+                raise RawDataError(f"{path}: has no CRS; georeference it (e.g. gdal_edit.py "
+                                   "-a_srs EPSG:4326) or re-export it with its CRS")
+            diff = grid.differences(Grid(src.crs, src.transform, src.width, src.height))
+            if diff:
+                return None, diff
+            return src.read(bands, window=window), []
+    except rasterio.errors.RasterioError as err:
+        raise RawDataError(f"{path}: band(s) {bands} cannot be read, the file is truncated or "
+                           f"corrupt ({err}); re-export or re-download it") from err
+
+
+def _as_float(data: np.ndarray, nodata: float | None) -> np.ndarray:
+    """float32 (float64 stays float64) with NaN where ``data`` is ``nodata``."""
+    missing = None if nodata is None else data == nodata
+    if data.dtype != np.float64:
+        data = data.astype(np.float32, copy=False)
+    if missing is not None:
+        np.copyto(data, np.nan, where=missing)
+    return data
 
 
 def open_interferogram(item: InterferogramSource, grid: Grid | None = None, *,

@@ -167,7 +167,7 @@ def test_truncated_after_discovery_fails_at_read(tmp_path: Path):
     phase, _ = _pair(tmp_path)
     (item,) = discover(tmp_path).items
     os.truncate(phase, phase.stat().st_size // 2)
-    with pytest.raises(RawDataError, match=r"diff_pha.tif: band 1 cannot be read, the file is "
+    with pytest.raises(RawDataError, match=r"diff_pha.tif: band\(s\) \[1\] cannot be read, the file is "
                                            "truncated or corrupt"):
         read_interferogram(item)
 
