@@ -19,7 +19,12 @@ from rasterio.windows import Window
 from isslide_cube.io import names
 from isslide_cube.io.manifest import ManifestEntry, is_manifest, read_manifest
 from isslide_cube.io.sources import COHERENCE_SCALE_8BIT, InterferogramSource, Inventory
-from isslide_cube.schema import RAW_NAME_RE, RawDataError, RawFileNotFoundError
+from isslide_cube.schema import (
+    RAW_INTERFEROGRAMS,
+    RAW_NAME_RE,
+    RawDataError,
+    RawFileNotFoundError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,16 +130,17 @@ def _classify(path: Path, entry: ManifestEntry | None, explicit: bool, problems:
         bands = names.band_roles(descriptions)
         if bands:
             role = names.INTERFEROGRAM
-        elif RAW_NAME_RE.match(path.stem):
-            # our raw layout: always a 2-band interferogram, band 1 coherence, band 2 phase
+        elif RAW_NAME_RE.match(path.stem) and (
+                explicit or path.parent.name == RAW_INTERFEROGRAMS
+                or (count == 2 and not any(descriptions))):
+            # our raw layout: a 2-band interferogram, band 1 coherence, band 2 phase. Elsewhere
+            # (the generator's truth/coherence/S1_*.tif...) a 1-band file so named is not one.
             role, bands = names.INTERFEROGRAM, {names.COHERENCE: 1, names.PHASE: 2}
             if any(descriptions):
                 problems.add(path, f"band descriptions are {descriptions}, expected "
                                    "('coherence', 'phase')",
                              "set the band descriptions to 'coherence' and 'phase'")
                 return None
-        elif count == 1 and descriptions[0]:
-            role = names.parse_role(descriptions[0])
 
     tag_dates = names.dates_from_tags(tags)
     if entry is not None and entry.first is not None:

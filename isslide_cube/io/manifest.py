@@ -68,6 +68,11 @@ def is_manifest(path: str | Path) -> bool:
     return Path(path).suffix.lower() in MANIFEST_SUFFIXES
 
 
+def _blank(value: Any) -> bool:
+    """An empty cell: None, "", or a float NaN (pandas writes those into JSON)."""
+    return value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
+
+
 def _records(path: Path) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".json":
@@ -123,7 +128,7 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
     problems: list[str] = []
     entries: list[ManifestEntry] = []
     for i, rec in enumerate(records, start=1):
-        rec = {str(k).strip().lower(): v for k, v in rec.items()}
+        rec = {str(k).strip().lower(): (None if _blank(v) else v) for k, v in rec.items()}
         where = f"row {i}"
         raw_path = str(rec.get("path") or "").strip()
         role = _ROLE_ALIASES.get(str(rec.get("role") or "").strip().lower())

@@ -36,6 +36,12 @@ def raw_layout(tmp_path: Path) -> Path:
     (root / "manifest.json").write_text(json.dumps({"preset": "tiny", "seed": 0}))
     (root / "truth").mkdir()
     (root / "truth" / "moves.csv").write_text("move_id,x,y\n1,6.5,45.5\n")
+    # the generator's ground truth: 1-band rasters with raw names, not interferograms
+    for d1, d2 in RAW_PAIRS:
+        write_raster(root / "truth" / "coherence" / f"S1_{d1}_{d2}.tif",
+                     np.full((H, W), 0.5, "float32"), descriptions=("true_coherence",))
+        write_raster(root / "truth" / "los_displacement" / f"S1_{d1}_{d2}.tif",
+                     np.zeros((H, W), "float32"), descriptions=("los_displacement_m",))
     return root
 
 

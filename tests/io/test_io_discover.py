@@ -40,6 +40,9 @@ def test_raw_layout(raw_layout: Path):
     assert {"layover.tif", "dem.tif", "zones.gpkg", "manifest.json", "truth/moves.csv",
             "annotations/S1_20180702_20180708.shp",
             "annotations/S1_20180702_20180708.dbf"} <= skipped
+    reasons = {p.relative_to(raw_layout).as_posix(): why for p, why in inv.skipped}
+    assert "no phase/coherence role" in reasons["truth/coherence/S1_20180702_20180708.tif"]
+    assert "no phase/coherence role" in reasons["truth/los_displacement/S1_20180708_20180726.tif"]
     summary = inv.summary()
     assert "3 interferogram(s)" in summary and "layover.tif" in summary and "dem.tif" in summary
 
@@ -303,3 +306,38 @@ def test_items_pickle(raw_layout: Path):
     grid = check_grids(inv.items)
     item2, grid2 = pickle.loads(pickle.dumps((inv.items[0], grid)))
     assert item2 == inv.items[0] and grid2 == grid
+
+
+@pytest.mark.slow
+def test_synthetic_tiny_raw_folder(tmp_path: Path):
+    """The generator's own output, discovered from its root folder."""
+    from isslide_cube.synthetic import generate
+
+    root = generate(tmp_path / "tiny", "tiny", seed=0)
+    tifs = sorted((root / "interferograms").glob("S1_*.tif"))
+    inv = discover(root)
+    assert [i.phase_path for i in inv.items] == tifs
+    assert len(inv.delays) >= 3 and all(d > 0 for d in inv.delays)
+    skipped = {p.relative_to(root).parts[0] for p, _ in inv.skipped}
+    assert {"annotations", "layover.tif", "dem.tif", "zones.gpkg"} <= skipped
+    grid = check_grids(inv.items)
+    for item in inv.items[:: max(1, len(inv.items) // 4)]:
+        got = read_interferogram(item, grid, validate_values=True)
+        with rasterio.open(item.phase_path) as src:
+            want = src.read()
+        finite = np.isfinite(want[1])
+        np.testing.assert_array_equal(got[:, finite], want[:, finite])
+
+
+def test_manifest_blank_dates_fall_back_to_name_and_tags(tmp_path: Path):
+    coh, pha = rng_fields(11)
+    write_raster(tmp_path / "ifg_20180702_20180714.tif", pha)
+    write_raster(tmp_path / "quality.tif", coh,
+                 tags={"FIRST_DATE": "2018-07-02", "SECOND_DATE": "2018-07-14"})
+    rows = [{"path": "ifg_20180702_20180714.tif", "role": "phase", "first_date": None,
+             "second_date": float("nan"), "unwrapped": True},
+            {"path": "quality.tif", "role": "coh", "first_date": "", "second_date": None}]
+    (tmp_path / "m.json").write_text(json.dumps(rows))  # NaN is written as the JSON NaN token
+    (item,) = discover(tmp_path / "m.json").items
+    assert (item.first, item.delay, item.phase_unwrapped) == (T("2018-07-02"), 12, True)
+    assert item.coherence_path.name == "quality.tif"

@@ -118,9 +118,12 @@ def test_raster_without_crs(tmp_path: Path):
 ])
 def test_wrong_band_count_raw_layout(tmp_path: Path, bands, descriptions, expect):
     data = np.ones((bands, 4, 4), "float32")
-    write_raster(tmp_path / "S1_20180702_20180708.tif", data, descriptions=descriptions)
+    path = write_raster(tmp_path / "interferograms" / "S1_20180702_20180708.tif", data,
+                        descriptions=descriptions)
     with pytest.raises(RawDataError, match=rf"S1_20180702_20180708.tif: {expect}"):
         discover(tmp_path)
+    with pytest.raises(RawDataError, match=rf"S1_20180702_20180708.tif: {expect}"):
+        discover([path])
 
 
 def test_wrong_band_count_role_file(tmp_path: Path):

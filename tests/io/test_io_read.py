@@ -27,7 +27,7 @@ from isslide_cube.io import (
 
 
 # ------------------------------------------------------------------------ wrap
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=1, max_size=50))
 def test_wrap_phase_range_and_angle(values):
     p = np.array(values)
