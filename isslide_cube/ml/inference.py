@@ -57,13 +57,14 @@ def predict_patches(
     numpy.ndarray
         float32 (n_samples, H, W) in [0, 1].
     """
+    if validity is None:
+        validity = getattr(model, "in_channels", 3) == 4
     if temporal is not None:
         from isslide_cube.ml.temporal import TemporalPatchDataset
 
-        dataset = TemporalPatchDataset(patches_ds, split=None, spec=temporal, transform=None)
+        dataset = TemporalPatchDataset(patches_ds, split=None, spec=temporal, transform=None,
+                                       validity=validity)
     else:
-        if validity is None:
-            validity = getattr(model, "in_channels", 3) == 4
         dataset = PatchDataset(patches_ds, split=None, transform=None, validity=validity)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     model = model.to(device).eval()

@@ -34,6 +34,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ RUN_FILES = ("config.json", "history.csv", "last.pt", "best.pt")
 #: what makes two runs the same run (``epochs`` may grow on resume)
 IDENTITY_KEYS = ("model", "model_kwargs", "in_channels", "n_times", "temporal", "preset", "lr",
                  "batch_size", "seed", "patches", "augment", "validity", "max_train_samples",
-                 "weights")
+                 "weights", "device_data")
 UNET_FAMILY = ("unet", "resunet", "sepunet")
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -206,16 +207,16 @@ def _write_history(path: Path, rows: list[dict[str, float]]) -> None:
 def _datasets(patches: str | Path, config: dict[str, Any], in_memory: bool | str,
               ) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset]:
     aug = augmentation(**config["augment"])
-    if config["temporal"] is not None:
+    common = {"validity": config["validity"], "seed": config["seed"], "in_memory": in_memory}
+    if config["temporal"] is None:
+        make = datasets.PatchDataset
+    else:  # same interface, one stack of interferograms per sample
         from isslide_cube.ml.temporal import TemporalPatchDataset
 
-        train_ds = TemporalPatchDataset(patches, split="train", spec=config["temporal"], transform=aug)
-        eval_ds = TemporalPatchDataset(patches, split="eval", spec=config["temporal"], transform=None)
-        return train_ds, eval_ds
-    common = {"validity": config["validity"], "seed": config["seed"], "in_memory": in_memory}
-    train_ds = datasets.PatchDataset(patches, split="train", transform=aug,
-                                     max_samples=config["max_train_samples"], **common)
-    eval_ds = datasets.PatchDataset(patches, split="eval", transform=None, **common)
+        make = partial(TemporalPatchDataset, spec=config["temporal"])
+    train_ds = make(patches, split="train", transform=aug,
+                    max_samples=config["max_train_samples"], **common)
+    eval_ds = make(patches, split="eval", transform=None, **common)
     return train_ds, eval_ds
 
 
@@ -316,6 +317,8 @@ def train(
     max_train_samples: int | None = None,
     in_memory: bool | str = "auto",
     amp: bool = False,
+    device_data: bool | None = None,
+    compile: bool = False,
 ) -> TrainingResult:
     """Train ``model`` on a patches store into ``run_dir`` (mirrors ``isslide-cube train``).
 
@@ -353,6 +356,14 @@ def train(
         Hold the patches in memory (``"auto"``: when they fit in 4 GiB) or stream chunks.
     amp
         bfloat16 autocast on CUDA (ignored on the CPU).
+    device_data
+        Hold both splits on the device and augment/encode there
+        (:class:`.datasets.DeviceBatches`): no loader work per step, what a GPU
+        needs at batch 8. Default: on CUDA when the augmentation is the phase
+        offset alone and the run is single-interferogram. Part of the run's
+        identity (its random draws differ from the loader's).
+    compile
+        ``torch.compile(mode="reduce-overhead")``: CUDA graphs for the step.
 
     Returns
     -------
@@ -388,6 +399,15 @@ def train(
     if len(eval_ds) == 0:
         log.warning("%s has no 'eval' samples: validation columns will be NaN", patches)
     config.update(in_channels=int(train_ds.in_channels), n_times=int(train_ds.n_times))
+    on_device_ok = (temporal is None and isinstance(train_ds, datasets.PatchDataset)
+                    and {k for k, v in config["augment"].items() if v} <= {"phase_offset"})
+    if device_data is None:
+        device_data = dev.type == "cuda" and on_device_ok and bool(train_ds.in_memory)
+    elif device_data and not on_device_ok:
+        raise TrainingError("device_data=True supports single-interferogram runs whose only "
+                            f"augmentation is the phase offset (got temporal={temporal!r}, "
+                            f"augment={config['augment']})")
+    config["device_data"] = bool(device_data)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     resuming = _prepare_run_dir(run_dir, config, resume, overwrite)
@@ -401,7 +421,7 @@ def train(
         cuda_ids = [dev.index or 0] if dev.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda_ids):
             return _fit(config, run_dir, train_ds, eval_ds, resuming, dev, num_workers, amp,
-                        progress, start_time)
+                        progress, start_time, compile)
     finally:
         torch.use_deterministic_algorithms(previous_det, warn_only=previous_warn)
         random.setstate(py_state)
@@ -410,14 +430,15 @@ def train(
 
 def _fit(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming: bool,
          dev: torch.device, num_workers: int, amp: bool, progress: bool,
-         start_time: float) -> TrainingResult:
+         start_time: float, compile: bool = False) -> TrainingResult:
     seed = config["seed"]
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     net = models.build_model(config["model"], config["in_channels"], config["n_times"],
                              weights=config["weights"], **config["model_kwargs"]).to(dev)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"])
+    # fused: one kernel for the whole update on CUDA (no per-parameter launches)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"], fused=dev.type == "cuda")
     loss_fn = nn.BCEWithLogitsLoss()
     train_sampler = _sampler(train_ds, seed, shuffle=True)
     eval_sampler = _sampler(eval_ds, seed, shuffle=False)
@@ -434,6 +455,20 @@ def _fit(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming: boo
         log.info("resuming %s at epoch %d", run_dir, start_epoch)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     pin = dev.type == "cuda"
+    bs = config["batch_size"]
+    if config["device_data"]:
+        on_dev = {"train": datasets.DeviceBatches(train_ds, dev, seed=seed, shuffle=True,
+                                                  phase_offset=config["augment"].get("phase_offset", False)),
+                  "eval": datasets.DeviceBatches(eval_ds, dev, seed=seed, shuffle=False)}
+
+        def batches(side: str, epoch: int):
+            return on_dev[side].epoch(epoch, bs)
+    else:
+        def batches(side: str, epoch: int):
+            if side == "train":
+                return _loader(train_ds, train_sampler, bs, num_workers, epoch, seed, pin)
+            return _loader(eval_ds, eval_sampler, bs, num_workers, epoch, seed, pin)
+    forward = torch.compile(net, mode="reduce-overhead") if compile else net
     n_params = models.count_parameters(net)
     log.info("training %s (%d parameters) on %d samples, validating on %d, device %s",
              config["model"], n_params, len(train_ds), len(eval_ds), dev)
@@ -444,12 +479,11 @@ def _fit(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming: boo
                       initial=start_epoch, total=config["epochs"], disable=not progress)
     for epoch in epochs_bar:
         t0 = time.perf_counter()
-        loader = _loader(train_ds, train_sampler, config["batch_size"], num_workers, epoch, seed, pin)
         with tqdm(total=len(train_ds), desc=f"epoch {epoch + 1}", unit="patch", leave=False,
                   disable=not progress) as bar:
-            train_loss = _train_epoch(net, loader, optimizer, loss_fn, dev, amp, bar)
-        val = _validate(net, _loader(eval_ds, eval_sampler, config["batch_size"], num_workers,
-                                     epoch, seed, pin), loss_fn, dev, amp)
+            train_loss = _train_epoch(forward, batches("train", epoch), optimizer, loss_fn, dev,
+                                      amp, bar)
+        val = _validate(forward, batches("eval", epoch), loss_fn, dev, amp)
         row = {"epoch": epoch + 1, "train_loss": train_loss, **val,
                "seconds": time.perf_counter() - t0}
         history.append({k: row[k] for k in HISTORY_FIELDS})

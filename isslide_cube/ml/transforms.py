@@ -25,9 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 #: ``transform(sample, rng) -> sample``; a sample holds ``"interferogram"`` (..., 2, H, W)
 #: float32 and ``"mask"`` (..., H, W) uint8 numpy arrays.
@@ -61,21 +64,31 @@ def to_network_input(ifg: np.ndarray, *, validity: bool = False) -> np.ndarray:
     if ifg.ndim < 3 or ifg.shape[-3] != 2:
         raise ValueError(f"expected (..., 2, H, W) coherence/phase, got shape {ifg.shape}")
     coh, phase = ifg[..., 0, :, :], ifg[..., 1, :, :]
+    out = np.empty(ifg.shape[:-3] + (4 if validity else 3,) + ifg.shape[-2:], np.float32)
+    out[..., 0, :, :] = coh
+    np.cos(phase, out=out[..., 1, :, :])
+    np.sin(phase, out=out[..., 2, :, :])
     valid = np.isfinite(coh) & np.isfinite(phase)
-    phase = np.where(valid, phase, np.float32(0))
-    channels = [
-        np.where(valid, coh, np.float32(0)),
-        np.where(valid, np.cos(phase), np.float32(0)),
-        np.where(valid, np.sin(phase), np.float32(0)),
-    ]
     if validity:
-        channels.append(valid.astype(np.float32))
-    return np.stack(channels, axis=-3).astype(np.float32, copy=False)
+        out[..., 3, :, :] = valid
+    if not valid.all():  # most patches are complete: skip the masking there
+        invalid = ~valid
+        for c in range(3):
+            out[..., c, :, :][invalid] = 0
+    return out
 
 
 def wrap_phase(phase: np.ndarray) -> np.ndarray:
     """Wrap radians to [-pi, pi) (NaN stays NaN)."""
     return (phase + np.pi) % (2 * np.pi) - np.pi
+
+
+def _wrap_inplace(phase: np.ndarray) -> None:
+    """Wrap to [-pi, pi) in place, exact for inputs in [-3 pi, 3 pi) (a wrapped phase
+    plus an offset in [-pi, pi)); cheaper than the modulo of :func:`wrap_phase`."""
+    two_pi = np.float32(2 * np.pi)
+    phase[phase >= np.float32(np.pi)] -= two_pi
+    phase[phase < np.float32(-np.pi)] += two_pi
 
 
 @dataclass(frozen=True)
@@ -96,7 +109,9 @@ class PhaseOffset:
         ifg = sample["interferogram"].copy()
         lead = ifg.shape[:-3]
         offset = rng.uniform(-np.pi, np.pi, size=lead + (1, 1)).astype(np.float32)
-        ifg[..., 1, :, :] = wrap_phase(ifg[..., 1, :, :] + offset)
+        phase = ifg[..., 1, :, :]
+        phase += offset
+        _wrap_inplace(phase)
         return {**sample, "interferogram": ifg}
 
 
@@ -182,3 +197,17 @@ def augmentation(phase_offset: bool = True, flips: bool = False, rot90: bool = F
     if phase_offset:
         steps.append(PhaseOffset())
     return Compose(tuple(steps))
+
+
+def to_network_input_torch(ifg: torch.Tensor, *, validity: bool = False) -> torch.Tensor:
+    """:func:`to_network_input` on a tensor, on its device (for device-resident batches)."""
+    import torch
+
+    coh, phase = ifg[..., 0, :, :], ifg[..., 1, :, :]
+    valid = torch.isfinite(coh) & torch.isfinite(phase)
+    zero = torch.zeros((), dtype=ifg.dtype, device=ifg.device)
+    channels = [torch.where(valid, coh, zero), torch.where(valid, torch.cos(phase), zero),
+                torch.where(valid, torch.sin(phase), zero)]
+    if validity:
+        channels.append(valid.to(ifg.dtype))
+    return torch.stack(channels, dim=-3)

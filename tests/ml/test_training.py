@@ -138,3 +138,38 @@ def test_cli_train_then_load_and_predict(patches_store, tmp_path, capsys):
         np.testing.assert_allclose(prob[4], torch.sigmoid(model(x))[0, 0].numpy(), atol=1e-5)
     with pytest.raises(TrainingError, match="not found"):
         load_run(tmp_path / "nothing")
+
+
+@pytest.mark.slow
+def test_device_resident_batches_learn_and_resume_exactly(patches_store, tmp_path):
+    kw = dict(SMALL, device_data=True, lr=3e-3, seed=2)
+    full = train(patches_store, tmp_path / "full", epochs=4, **kw)
+    assert full.history[-1]["train_loss"] < full.history[0]["train_loss"]
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["device_data"] is True
+    train(patches_store, tmp_path / "parts", epochs=2, **kw)
+    train(patches_store, tmp_path / "parts", epochs=4, resume=True, **kw)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "parts" / "last.pt", weights_only=True)
+    assert _states_equal(a["model"], b["model"])
+    # the loader path is another run: its augmentation draws differ
+    with pytest.raises(TrainingError, match="different run.*device_data"):
+        train(patches_store, tmp_path / "full", epochs=4, resume=True, **dict(kw, device_data=False))
+    with pytest.raises(TrainingError, match="phase offset"):
+        train(patches_store, tmp_path / "flip", augment={"flips": True}, **kw)
+
+
+def test_device_batches_match_the_dataset_encoding(patches_store):
+    from isslide_cube.ml.datasets import DeviceBatches, PatchDataset
+
+    ds = PatchDataset(patches_store, split="eval", validity=True)
+    batches = list(DeviceBatches(ds, "cpu", shuffle=False).epoch(0, batch_size=5))
+    assert [len(b["image"]) for b in batches] == [5, 5, 5, 1]
+    images = torch.cat([b["image"] for b in batches])
+    masks = torch.cat([b["mask"] for b in batches])
+    for i in range(len(ds)):
+        torch.testing.assert_close(images[i], ds[i]["image"], atol=1e-6, rtol=0)
+        assert torch.equal(masks[i], ds[i]["mask"])
+    shuffled = DeviceBatches(ds, "cpu", phase_offset=True, seed=1)
+    one = torch.cat([b["image"] for b in shuffled.epoch(0, 8)])
+    assert torch.equal(one, torch.cat([b["image"] for b in shuffled.epoch(0, 8)]))
+    assert not torch.equal(one, torch.cat([b["image"] for b in shuffled.epoch(1, 8)]))
