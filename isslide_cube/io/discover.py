@@ -167,8 +167,7 @@ def _classify(path: Path, entry: ManifestEntry | None, explicit: bool, problems:
             problems.add(path, "has dates but nothing says whether it is phase or coherence",
                          "put unw/phase/coh/cc in its name, or give its role in a manifest")
         else:
-            skipped.append((path, "dates but no phase/coherence role in its name, tags or "
-                                  "band descriptions"))
+            skipped.append((path, "dates but no phase/coherence role in its name"))
         return None
     if dates is None:
         problems.add(path, f"is named as {role} but no dates can be read from its name or tags",

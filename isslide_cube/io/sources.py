@@ -204,8 +204,22 @@ class Inventory:
             lines += [f"  - {w}" for w in self.warnings]
         if self.skipped:
             lines.append(f"{len(self.skipped)} file(s) skipped:")
-            lines += [f"  - {p}: {why}" for p, why in self.skipped]
+            lines += self._skipped_lines()
         return "\n".join(lines)
+
+    def _skipped_lines(self, max_lines: int = 20, examples: int = 3) -> list[str]:
+        """One line per skipped file, or per reason (with a few examples) when there are many."""
+        if len(self.skipped) <= max_lines:
+            return [f"  - {p}: {why}" for p, why in self.skipped]
+        by_reason: dict[str, list[Path]] = {}
+        for p, why in self.skipped:
+            by_reason.setdefault(why, []).append(p)
+        out = []
+        for why, paths in by_reason.items():
+            shown = ", ".join(str(p) for p in paths[:examples])
+            more = f" and {len(paths) - examples} more" if len(paths) > examples else ""
+            out.append(f"  - {len(paths)} x {why}: {shown}{more}")
+        return out
 
     def __str__(self) -> str:
         return self.summary()

@@ -45,6 +45,9 @@ def test_raw_layout(raw_layout: Path):
     assert "no phase/coherence role" in reasons["truth/los_displacement/S1_20180708_20180726.tif"]
     summary = inv.summary()
     assert "3 interferogram(s)" in summary and "layover.tif" in summary and "dem.tif" in summary
+    # many skipped files: one line per reason, with examples and a count
+    assert "6 x dates but no phase/coherence role in its name" in summary
+    assert len(summary.splitlines()) < len(inv.skipped)
 
 
 def test_raw_layout_values_are_the_files(raw_layout: Path):
