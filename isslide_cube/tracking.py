@@ -237,39 +237,65 @@ def pixel_area_m2(cube: xr.Dataset) -> np.ndarray:
 
 
 def _slice_stats(labels: np.ndarray, coh: np.ndarray, phase: np.ndarray, area: np.ndarray,
-                 n_lab: int, ring: int) -> np.ndarray:
-    """Per-label stats of one interferogram: (n_lab + 1, 6) float64.
+                 n_lab: int, ring: int, core: float, deramp: bool = True) -> np.ndarray:
+    """Per-label stats of one interferogram: (n_lab + 1, 7) float64.
 
     Columns: pixel count, area m^2, mean coherence, circular mean phase relative
-    to the ring (rad), ring pixel count, absolute circular mean phase.
+    to the ring (rad), circular mean relative phase over the core (rad), ring
+    pixel count, share of the pixels whose relative phase is near the wrap
+    (|phase| > 3 pi / 4: fringes).
     """
     from scipy import ndimage
 
-    out = np.full((n_lab + 1, 6), np.nan)
+    from isslide_cube.kernels import edt
+
+    out = np.full((n_lab + 1, 7), np.nan)
     lab = labels.ravel()
-    ok = np.isfinite(coh.ravel()) & np.isfinite(phase.ravel())
-    z = np.exp(1j * np.where(ok, phase.ravel(), 0.0))
+    n = n_lab + 1
+    ok = (np.isfinite(coh) & np.isfinite(phase)).ravel()
     w = ok.astype(np.float64)
-    count = np.bincount(lab, weights=w, minlength=n_lab + 1)
-    # stable reference: pixels within `ring` px of a move but in none (a grey dilation of ids)
+    z = np.exp(1j * np.where(ok, phase.ravel(), 0.0)) * w
+
+    def csum(values: np.ndarray, which: np.ndarray) -> np.ndarray:
+        return (np.bincount(which, weights=values.real, minlength=n)
+                + 1j * np.bincount(which, weights=values.imag, minlength=n))
+
+    # stable reference: pixels within `ring` px of a move but in none (grey dilation of ids)
     grown = ndimage.grey_dilation(labels, footprint=_disk(ring)) if ring > 0 else labels
-    ring_lab = np.where((labels == 0) & (grown > 0), grown, 0).ravel()
-    ring_sum = np.bincount(ring_lab, weights=(z * w).real, minlength=n_lab + 1) + \
-        1j * np.bincount(ring_lab, weights=(z * w).imag, minlength=n_lab + 1)
-    ring_n = np.bincount(ring_lab, weights=w, minlength=n_lab + 1)
-    ref = np.where(ring_n > 0, np.angle(ring_sum), 0.0)
+    ring2d = np.where((labels == 0) & (grown > 0), grown, 0)
+    ring_lab = ring2d.ravel()
+    ring_n = np.bincount(ring_lab, weights=w, minlength=n)
+    if deramp:
+        # the atmosphere tilts the background: remove the ring's mean phase gradient
+        # (circular mean of wrapped neighbour differences), centred on each move
+        zimg = z.reshape(labels.shape)
+        gx = np.angle(csum((zimg[:, 1:] * np.conj(zimg[:, :-1])).ravel(),
+                           np.where(ring2d[:, 1:] == ring2d[:, :-1], ring2d[:, 1:], 0).ravel()))
+        gy = np.angle(csum((zimg[1:] * np.conj(zimg[:-1])).ravel(),
+                           np.where(ring2d[1:] == ring2d[:-1], ring2d[1:], 0).ravel()))
+        yy, xx = np.indices(labels.shape)
+        cnt = np.maximum(np.bincount(lab, minlength=n), 1)
+        cy = np.bincount(lab, weights=yy.ravel(), minlength=n) / cnt
+        cx = np.bincount(lab, weights=xx.ravel(), minlength=n) / cnt
+        owner = lab + ring_lab  # disjoint: a pixel is in a move or in a ring
+        ramp = gx[owner] * (xx.ravel() - cx[owner]) + gy[owner] * (yy.ravel() - cy[owner])
+        z = z * np.exp(-1j * np.where(owner > 0, ramp, 0.0))
+    ref = np.where(ring_n > 0, np.angle(csum(z, ring_lab)), 0.0)
     rel = z * np.exp(-1j * ref[lab])
-    rel_sum = np.bincount(lab, weights=(rel * w).real, minlength=n_lab + 1) + \
-        1j * np.bincount(lab, weights=(rel * w).imag, minlength=n_lab + 1)
-    abs_sum = np.bincount(lab, weights=(z * w).real, minlength=n_lab + 1) + \
-        1j * np.bincount(lab, weights=(z * w).imag, minlength=n_lab + 1)
+    # core: the pixels deepest inside the move (a bump's phase peaks there)
+    depth = edt(labels > 0).ravel()
+    deepest = ndimage.maximum(depth, lab, np.arange(n))
+    core_lab = np.where((lab > 0) & (depth >= core * deepest[lab]), lab, 0)
+    count = np.bincount(lab, weights=w, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[:, 0] = np.bincount(lab, minlength=n_lab + 1)
-        out[:, 1] = np.bincount(lab, weights=area.ravel(), minlength=n_lab + 1)
-        out[:, 2] = np.bincount(lab, weights=np.where(ok, coh.ravel(), 0), minlength=n_lab + 1) / count
-        out[:, 3] = np.where(count > 0, np.angle(rel_sum), np.nan)
-        out[:, 4] = ring_n
-        out[:, 5] = np.where(count > 0, np.angle(abs_sum), np.nan)
+        out[:, 0] = np.bincount(lab, minlength=n)
+        out[:, 1] = np.bincount(lab, weights=area.ravel(), minlength=n)
+        out[:, 2] = np.bincount(lab, weights=np.where(ok, coh.ravel(), 0), minlength=n) / count
+        out[:, 3] = np.where(count > 0, np.angle(csum(rel, lab)), np.nan)
+        out[:, 4] = np.where(count > 0, np.angle(csum(rel, core_lab)), np.nan)
+        out[:, 5] = ring_n
+        near_wrap = (np.abs(np.angle(rel)) > 0.75 * np.pi) & ok
+        out[:, 6] = np.bincount(lab, weights=near_wrap.astype(np.float64), minlength=n) / count
     return out
 
 
@@ -280,8 +306,10 @@ def velocity_from_phase(phase: np.ndarray, delay_days: np.ndarray,
 
 
 def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
-                     ring: int = 3, wavelength: float | None = None,
-                     ambiguity_margin: float = 0.8, hausdorff: bool = True,
+                     ring: int = 5, core: float = 0.7, deramp: bool = True,
+                     wavelength: float | None = None,
+                     ambiguity_margin: float = 0.8, wrap_fraction: float = 0.1,
+                     hausdorff: bool = True,
                      client=None, progress: bool = False) -> pd.DataFrame:
     """Per move, per interferogram: area, coherence, phase, velocity, outline change.
 
@@ -296,6 +324,13 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
     ring
         Width (px) of the ring around each move whose circular mean phase is the
         stable reference (removes the atmosphere's offset).
+    deramp
+        Also remove the ring's mean phase gradient (the atmosphere's local tilt),
+        as a plane through each move's centroid.
+    core
+        The core of a move: its pixels at least ``core`` x its largest distance
+        to the border (exact EDT, ``isslide_cube.kernels.edt``). The velocity is
+        estimated there, where a bump-shaped displacement peaks.
     wavelength
         Radar wavelength in metres (default: the cube attr, else Sentinel-1's).
     ambiguity_margin
@@ -303,6 +338,10 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
         The motion bound is the larger of this row's estimate and the move's
         median velocity on its shortest delay, times the delay: a wrapped phase
         cannot tell on its own that it wrapped.
+    wrap_fraction
+        Also flag a row when more than this share of the move's pixels have a
+        relative phase near +-pi (a fringe crosses the move), and then every
+        longer delay of the same move and start date.
     hausdorff
         Add ``hausdorff_px``: Hausdorff distance (pixels) between the outline
         and the one of the previous start date of the same delay (NaN when
@@ -314,9 +353,12 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
     -------
     pandas.DataFrame
         One row per (move_id, start_date, delay) where the move covers pixels:
-        ``end_date, area_px, area_m2, mean_coherence, mean_phase`` (rad,
-        relative to the ring), ``velocity_m_per_yr, motion_m, ambiguous,
-        hausdorff_px``.
+        ``end_date, area_px, area_m2, mean_coherence, mean_phase`` and
+        ``core_phase`` (rad, circular means relative to the ring, over the move
+        and over its core), ``velocity_m_per_yr`` (from the core phase: the
+        peak LOS velocity), ``mean_velocity_m_per_yr`` (from the mean phase),
+        ``motion_m`` (peak LOS motion over the delay), ``ambiguous``,
+        ``hausdorff_px``.
 
     Example
     -------
@@ -348,7 +390,8 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
             lab = labels.isel(sel).data
             coh = ifg.isel(sel).sel(band=schema.COHERENCE).data
             pha = ifg.isel(sel).sel(band=schema.PHASE).data
-            tasks.append(dask.delayed(_slice_stats)(lab, coh, pha, area, n_lab, ring))
+            tasks.append(dask.delayed(_slice_stats)(lab, coh, pha, area, n_lab, ring, core,
+                                                    deramp))
             keys.append((i, j))
     client = as_client(client)
     results = client.gather(client.compute(tasks)) if client is not None else dask.compute(*tasks)
@@ -356,30 +399,41 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
     for (i, j), stats in zip(keys, results, strict=True):
         present = np.flatnonzero(stats[:, 0] > 0)
         for k in present[present > 0]:
-            rows.append((int(k), starts[i], int(delays[j]), *stats[k, :4]))
+            rows.append((int(k), starts[i], int(delays[j]), *stats[k, :5], stats[k, 6]))
     table = pd.DataFrame(rows, columns=["move_id", "start_date", "delay", "area_px", "area_m2",
-                                        "mean_coherence", "mean_phase"])
+                                        "mean_coherence", "mean_phase", "core_phase",
+                                        "wrap_fraction"])
     if table.empty:
         return table
     table["end_date"] = table["start_date"] + pd.to_timedelta(table["delay"], unit="D")
     table["area_px"] = table["area_px"].astype(np.int64)
-    table["velocity_m_per_yr"] = velocity_from_phase(table["mean_phase"].to_numpy(),
-                                                     table["delay"].to_numpy(), wavelength)
+    delay = table["delay"].to_numpy()
+    table["velocity_m_per_yr"] = velocity_from_phase(table["core_phase"].to_numpy(), delay,
+                                                     wavelength)
+    table["mean_velocity_m_per_yr"] = velocity_from_phase(table["mean_phase"].to_numpy(), delay,
+                                                          wavelength)
     table["motion_m"] = table["velocity_m_per_yr"] * table["delay"] / DAYS_PER_YEAR
-    table["ambiguous"] = _ambiguity(table, wavelength, ambiguity_margin)
+    table["ambiguous"] = _ambiguity(table, wavelength, ambiguity_margin, wrap_fraction)
     if hausdorff:
         table = table.merge(outline_changes(labels, client=client), how="left",
                             on=["move_id", "start_date", "delay"])
     return table.sort_values(["move_id", "delay", "start_date"]).reset_index(drop=True)
 
 
-def _ambiguity(table: pd.DataFrame, wavelength: float, margin: float) -> np.ndarray:
+def _ambiguity(table: pd.DataFrame, wavelength: float, margin: float,
+               wrap_fraction: float) -> np.ndarray:
     half_fringe = wavelength / 4  # phase pi
+    fringes = table["wrap_fraction"] > wrap_fraction
+    # a fringe at one delay means at least as much motion over the longer ones
+    first = (table["delay"].where(fringes).groupby([table["move_id"], table["start_date"]])
+             .transform("min"))
+    fringes |= table["delay"] >= first.fillna(np.inf)
     shortest = table.groupby("move_id")["delay"].transform("min")
-    short_v = (table["velocity_m_per_yr"].where(table["delay"] == shortest)
+    short_v = (table["velocity_m_per_yr"].where((table["delay"] == shortest) & ~fringes)
                .abs().groupby(table["move_id"]).transform("median"))
     v_bound = np.fmax(table["velocity_m_per_yr"].abs(), short_v.fillna(0))
-    return (v_bound * table["delay"] / DAYS_PER_YEAR >= margin * half_fringe).to_numpy()
+    bound = v_bound * table["delay"] / DAYS_PER_YEAR >= margin * half_fringe
+    return (bound | fringes).to_numpy()
 
 
 def outline_changes(labels: xr.DataArray, *, client=None) -> pd.DataFrame:
@@ -432,9 +486,25 @@ def outline_changes(labels: xr.DataArray, *, client=None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _active_throughout(table: pd.DataFrame, periods: pd.Series) -> np.ndarray:
+    """Rows whose [start_date, end_date] lies inside one ``start/end;start/end`` period."""
+    import pandas as pd
+
+    spans = {k: [tuple(pd.Timestamp(x) for x in p.split("/")) for p in str(v).split(";") if "/" in p]
+             for k, v in periods.items()}
+    return np.array([any(a <= s and e <= b for a, b in spans.get(k, ()))
+                     for k, s, e in zip(table["move_id"], table["start_date"], table["end_date"],
+                                        strict=True)], dtype=bool)
+
+
 def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame | str,
                        velocity_column: str | None = None) -> pd.DataFrame:
-    """Median estimated velocity per move (unambiguous rows) against a truth table.
+    """Median estimated velocity per move against a truth table (``truth/moves.csv``).
+
+    Only rows without fringe ambiguity count, and, when the truth has an
+    ``active_periods`` column (``start/end`` ISO pairs joined by ``;``), only
+    interferograms during which the move was active throughout (otherwise the
+    motion over the delay is less than velocity x delay).
 
     Parameters
     ----------
@@ -444,12 +514,13 @@ def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame | str,
         ``truth/moves.csv`` of a synthetic dataset (or its DataFrame) with a
         ``move_id`` column and a LOS velocity column in m/yr.
     velocity_column
-        That column's name; guessed among common names when None.
+        That column's name; guessed (``los_velocity_m_per_yr``, ...) when None.
 
     Returns
     -------
     pandas.DataFrame
-        ``move_id, velocity_true, velocity_est, relative_error, n_rows``.
+        ``move_id, velocity_true, velocity_est, relative_error, n_rows``, one row
+        per move with at least one usable interferogram.
     """
     import pandas as pd
 
@@ -461,7 +532,9 @@ def compare_with_truth(table: pd.DataFrame, truth: pd.DataFrame | str,
             raise ValueError(f"no velocity column in the truth table ({list(truth.columns)}); "
                              "pass velocity_column=")
         velocity_column = (los or cands)[0]
-    ok = table[~table["ambiguous"]]
+    ok = table[~table["ambiguous"].astype(bool)]
+    if "active_periods" in truth.columns:
+        ok = ok[_active_throughout(ok, truth.set_index("move_id")["active_periods"])]
     est = ok.groupby("move_id")["velocity_m_per_yr"].agg(["median", "size"])
     merged = truth[["move_id", velocity_column]].merge(est, left_on="move_id", right_index=True)
     merged = merged.rename(columns={velocity_column: "velocity_true", "median": "velocity_est",

@@ -122,6 +122,7 @@ def cube(tmp_path_factory):
     return open_store(write_cube(make_cube(noise=0.1), tmp_path_factory.mktemp("t") / "c.zarr"))
 
 
+@pytest.mark.slow
 def test_move_time_series_recovers_velocity(cube):
     table = move_time_series(cube)
     assert set(table.move_id) == {m[0] for m in MOVES}
@@ -172,3 +173,19 @@ def test_label_moves_joins_a_move_through_time():
     ids = label_moves(xr.DataArray(a, dims=schema.MASK_DIMS)).values
     assert ids[0, 0, 1, 1] == ids[1, 0, 3, 3] != ids[2, 0, 8, 8]
     assert (ids[~a] == 0).all() and set(np.unique(ids)) == {0, 1, 2}
+
+
+def test_compare_uses_only_active_unambiguous_rows():
+    t = pd.Timestamp
+    table = pd.DataFrame({
+        "move_id": [1, 1, 1, 1],
+        "start_date": [t("2018-07-02"), t("2018-07-08"), t("2018-07-20"), t("2018-07-02")],
+        "end_date": [t("2018-07-08"), t("2018-07-14"), t("2018-07-26"), t("2018-07-14")],
+        "velocity_m_per_yr": [0.10, 0.12, 0.01, 0.5],
+        "ambiguous": [False, False, False, True],
+    })
+    truth = pd.DataFrame({"move_id": [1], "los_velocity_m_per_yr": [0.11],
+                          "active_periods": ["2018-07-02/2018-07-14;2018-07-26/2018-08-01"]})
+    cmp = compare_with_truth(table, truth)
+    assert cmp.n_rows.tolist() == [2]  # the inactive 07-20 row and the ambiguous one left out
+    assert cmp.velocity_est.iloc[0] == pytest.approx(0.11)
