@@ -115,16 +115,31 @@ def read_annotation_file(path: str | Path, *, crs: Any = None) -> Any:
     """
     import geopandas as gpd
 
+    frame, geoms, file_crs = _read_table(path)
+    table = gpd.GeoDataFrame(frame, geometry=geoms, crs=file_crs)
+    return table.to_crs(crs) if crs is not None else table
+
+
+def _read_table(path: str | Path) -> tuple[pd.DataFrame, np.ndarray, Any]:
+    """Attributes (plain DataFrame), polygons (shapely array) and CRS of one file.
+
+    Plain pandas and shapely arrays: a GeoDataFrame per file costs ~10x more
+    for the hundreds of small files of a dataset.
+    """
+    import pyogrio.raw
+    import shapely
+
     path = Path(path)
     try:
-        frame = gpd.read_file(path)
+        meta, _, wkb, values = pyogrio.raw.read(path)
     except Exception as err:  # pyogrio raises several types for bad files
         raise RawDataError(f"annotation file {path} cannot be read ({err}); rewrite it "
                            "with a GIS (any OGR vector format)") from err
-    if frame.crs is None:
+    if not meta.get("crs"):
         raise RawDataError(f"annotation file {path} has no CRS (a shapefile needs its .prj); "
                            f"write it with a CRS, e.g. gdf.set_crs('{schema.RAW_CRS}')"
                            ".to_file(...)")
+    frame = pd.DataFrame(dict(zip(meta["fields"], values, strict=True)))
     # DBF field names have at most 10 characters: 'repetitions' comes back as 'repetition'
     frame = frame.rename(columns={k: v for k, v in FIELD_ALIASES.items()
                                   if k in frame.columns and v not in frame.columns})
@@ -143,11 +158,12 @@ def read_annotation_file(path: str | Path, *, crs: Any = None) -> Any:
     frame["repetitions"] = (pd.to_numeric(frame["repetitions"], errors="coerce")
                             .fillna(0).astype("int32") if "repetitions" in frame else 0)
     frame[SOURCE_FILE] = path.name
-    frame = frame.set_geometry(_repair(frame.geometry, path))
-    frame = frame[~frame.geometry.is_empty & frame.geometry.notna()]
-    if crs is not None:
-        frame = frame.to_crs(crs)
-    return frame[list(TABLE_COLUMNS)].reset_index(drop=True)
+    geoms = (shapely.from_wkb(wkb) if wkb is not None
+             else np.full(len(frame), None, dtype=object))
+    geoms = _repair(geoms, path)
+    keep = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    columns = [c for c in TABLE_COLUMNS if c != "geometry"]
+    return frame.loc[keep, columns].reset_index(drop=True), geoms[keep], meta["crs"]
 
 
 def _with_pair(frame: Any, path: Path) -> Any:
@@ -183,20 +199,19 @@ def _with_pair(frame: Any, path: Path) -> Any:
     return frame
 
 
-def _repair(geometry: Any, path: Path) -> Any:
+def _repair(geoms: np.ndarray, path: Path) -> np.ndarray:
     """``make_valid`` every invalid geometry (with a warning) and keep its polygonal part."""
     import shapely
 
-    geoms = np.asarray(geometry.values, dtype=object)
-    present = ~shapely.is_missing(geoms)
-    invalid = present & ~shapely.is_valid(geoms)
+    geoms = np.asarray(geoms, dtype=object)
+    invalid = ~shapely.is_missing(geoms) & ~shapely.is_valid(geoms)
     if invalid.any():
         warnings.warn(f"annotation file {path}: {int(invalid.sum())} invalid polygon(s) "
                       "repaired with shapely.make_valid; check them in a GIS",
-                      AnnotationWarning, stacklevel=3)
+                      AnnotationWarning, stacklevel=4)
         geoms = geoms.copy()
         geoms[invalid] = [_polygonal(shapely.make_valid(g)) for g in geoms[invalid]]
-    return geometry.__class__(geoms, index=geometry.index, crs=geometry.crs)
+    return geoms
 
 
 def _polygonal(geom: Any) -> Any:
@@ -250,9 +265,9 @@ def read_annotations(
 
     files = find_annotation_files(source)
     known = None if pairs is None else {_pair_key(a, b) for a, b in pairs}
-    frames = []
+    frames, geoms, crss = [], [], []
     for path in files:
-        frame = read_annotation_file(path, crs=crs)
+        frame, polygons, file_crs = _read_table(path)
         if known is not None:
             keys = {_pair_key(a, b) for a, b in zip(frame[FIRST_DATE], frame[SECOND_DATE],
                                                     strict=True)}
@@ -265,10 +280,22 @@ def read_annotations(
                     "interferogram; add the interferogram(s) to the source, or move the "
                     "annotation file out of the annotation folder")
         frames.append(frame)
+        geoms.append(polygons)
+        crss.append(file_crs)
     if not frames:
         return gpd.GeoDataFrame(columns=list(TABLE_COLUMNS), geometry="geometry", crs=crs)
-    table = pd.concat(frames, ignore_index=True)
-    table = gpd.GeoDataFrame(table, geometry="geometry", crs=crs or frames[0].crs)
+    crs = crs if crs is not None else crss[0]
+    # one reprojection per distinct CRS, not per file
+    out = np.empty(sum(len(g) for g in geoms), dtype=object)
+    offsets = np.cumsum([0] + [len(g) for g in geoms])
+    for file_crs in set(crss):
+        sel = [k for k, c in enumerate(crss) if c == file_crs]
+        series = gpd.GeoSeries(np.concatenate([geoms[k] for k in sel]), crs=file_crs).to_crs(crs)
+        values, at = series.values, 0
+        for k in sel:
+            out[offsets[k]:offsets[k + 1]] = values[at:at + len(geoms[k])]
+            at += len(geoms[k])
+    table = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry=out, crs=crs)
     return table.sort_values([FIRST_DATE, SECOND_DATE], kind="stable").reset_index(drop=True)
 
 
@@ -356,6 +383,8 @@ def rasterize_pair(
                 np.zeros((height, width), schema.MOVE_ID_DTYPE))
     move_id = rasterize(shapes, out_shape=(height, width), transform=transform, fill=0,
                         all_touched=all_touched, dtype="int32")
+    if all(v > 0 for _, v in shapes):  # ids are positive: a pixel moves where it has one
+        return (move_id > 0).astype(schema.MASK_DTYPE), move_id
     mask = rasterize([(g, 1) for g, _ in shapes], out_shape=(height, width),
                      transform=transform, fill=0, all_touched=all_touched, dtype="uint8")
     return mask, move_id
@@ -400,7 +429,7 @@ def rasterize_zones(
     if unknown:
         raise RawDataError(f"zones file {path}: unknown zone name(s) {unknown}; use "
                            f"{schema.ZONES}")
-    frame = frame.set_geometry(_repair(frame.geometry, path)).to_crs(crs)
+    frame = frame.set_geometry(_repair(frame.geometry.values, path), crs=frame.crs).to_crs(crs)
     shapes = [(g, schema.ZONES.index(n)) for g, n in zip(frame.geometry, names, strict=True)
               if g is not None and not g.is_empty]
     out_shape = (int(shape[0]), int(shape[1]))
