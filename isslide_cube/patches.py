@@ -239,16 +239,20 @@ def _offsets(chunks: Sequence[int]) -> list[int]:
     return list(np.cumsum((0, *chunks)))
 
 
-def _cut(block: np.ndarray, requests: list[tuple]) -> list[np.ndarray]:
-    """Copy the parts of windows that fall in one cube chunk (one read per chunk)."""
-    return [np.array(block[i, j, ..., ys, xs]) for i, j, ys, xs in requests]
+def _cut(block: np.ndarray, requests: np.ndarray) -> list[np.ndarray]:
+    """Copy the parts of windows that fall in one cube chunk (one read per chunk).
+
+    ``requests`` rows: start_date and delay index in the block, then y0, y1, x0, x1.
+    """
+    return [np.array(block[i, j, ..., y0:y1, x0:x1]) for i, j, y0, y1, x0, x1 in requests]
 
 
-def _assemble(shape: tuple[int, ...], dtype: str, fill: Any, placements: list[tuple],
-              *pieces: list[np.ndarray]) -> np.ndarray:
+def _assemble(shape: tuple[int, ...], dtype: str, fill: Any, placements: np.ndarray,
+              pieces: list[list[np.ndarray]]) -> np.ndarray:
+    """Paste window parts: ``placements`` rows: cut, part, sample, y0, y1, x0, x1."""
     out = np.full(shape, fill, dtype=dtype)
-    for src, k, sample, ys, xs in placements:
-        out[sample, ..., ys, xs] = pieces[src][k]
+    for src, k, sample, y0, y1, x0, x1 in placements:
+        out[sample, ..., y0:y1, x0:x1] = pieces[src][k]
     return out
 
 
@@ -258,22 +262,30 @@ def _windows_from_chunks(data, windows: list[tuple[int, int, int, int]], size: i
 
     One task per touched cube chunk cuts every window part inside it; one task
     per group of ``n_block`` consecutive windows pastes the parts. A window
-    crossing chunk borders takes its parts from up to four chunks.
+    crossing chunk borders takes its parts from up to four chunks. The graph
+    is written directly (no ``dask.delayed`` per task): building it stays cheap
+    at tens of thousands of windows.
     """
-    import dask
     import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
 
     if data.ndim == 5 and data.numblocks[2] != 1:  # keep both bands of a pixel in one task
         data = data.rechunk({2: -1})
+    extra = data.shape[2:-2]
+    zeros = (0,) * len(extra)
+    if not windows:
+        return da.zeros((0, *extra, size, size), dtype=dtype, chunks=(1, *extra, size, size))
     offs = [_offsets(c) for c in data.chunks]
     ys_off, xs_off = offs[-2], offs[-1]
-    blocks = data.to_delayed()
-    extra = data.shape[2:-2]
-    outputs = []
-    for start in range(0, len(windows), n_block):
+    token = tokenize(data.name, windows, size, n_block, str(dtype), fill)
+    name, cut_name = f"patch-windows-{token}", f"patch-cut-{token}"
+    layer: dict[tuple, Any] = {}
+    sizes = []
+    for g, start in enumerate(range(0, len(windows), n_block)):
         group = windows[start:start + n_block]
         requests: dict[tuple, list] = defaultdict(list)
-        wanted: list[tuple] = []
+        placements = []
         for k, (si, di, r0, c0) in enumerate(group):
             bs = bisect.bisect_right(offs[0], si) - 1
             bd = bisect.bisect_right(offs[1], di) - 1
@@ -283,24 +295,26 @@ def _windows_from_chunks(data, windows: list[tuple[int, int, int, int]], size: i
                 for bx in range(bisect.bisect_right(xs_off, c0) - 1,
                                 bisect.bisect_left(xs_off, c0 + size)):
                     x0, x1 = max(c0, xs_off[bx]), min(c0 + size, xs_off[bx + 1])
-                    key = (bs, bd, by, bx)
-                    requests[key].append((si - offs[0][bs], di - offs[1][bd],
-                                          slice(y0 - ys_off[by], y1 - ys_off[by]),
-                                          slice(x0 - xs_off[bx], x1 - xs_off[bx])))
-                    wanted.append((key, len(requests[key]) - 1, k,
-                                   slice(y0 - r0, y1 - r0), slice(x0 - c0, x1 - c0)))
-        keys = list(requests)
-        index = {key: i for i, key in enumerate(keys)}
-        cuts = [dask.delayed(_cut, pure=True)(blocks[(b[0], b[1], *(0,) * len(extra), b[2], b[3])],
-                                              requests[b]) for b in keys]
-        placements = [(index[key], j, k, ys, xs) for key, j, k, ys, xs in wanted]
+                    parts = requests[(bs, bd, by, bx)]
+                    parts.append((si - offs[0][bs], di - offs[1][bd], y0 - ys_off[by],
+                                  y1 - ys_off[by], x0 - xs_off[bx], x1 - xs_off[bx]))
+                    placements.append(((bs, bd, by, bx), len(parts) - 1, k, y0 - r0, y1 - r0,
+                                       x0 - c0, x1 - c0))
+        index = {block: i for i, block in enumerate(requests)}
+        cut_keys = []
+        for block, i in index.items():
+            key = (cut_name, g, i)
+            source = (data.name, block[0], block[1], *zeros, block[2], block[3])
+            layer[key] = (_cut, source, np.asarray(requests[block], dtype=np.int64))
+            cut_keys.append(key)
+        where = np.asarray([(index[b], *rest) for b, *rest in placements], dtype=np.int64)
         shape = (len(group), *extra, size, size)
-        block = dask.delayed(_assemble, pure=True)(shape, np.dtype(dtype).str, fill,
-                                                   placements, *cuts)
-        outputs.append(da.from_delayed(block, shape, dtype=dtype))
-    if not outputs:
-        return da.zeros((0, *extra, size, size), dtype=dtype, chunks=(1, *extra, size, size))
-    return da.concatenate(outputs, axis=0)
+        layer[(name, g, *zeros, 0, 0)] = (_assemble, shape, np.dtype(dtype).str, fill, where,
+                                          cut_keys)
+        sizes.append(len(group))
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[data])
+    chunks = (tuple(sizes), *((e,) for e in extra), (size,), (size,))
+    return da.Array(graph, name, chunks=chunks, dtype=dtype)
 
 
 def extract_patches(cube: xr.Dataset, size: int = 100, centres: pd.DataFrame | None = None, *,
