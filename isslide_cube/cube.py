@@ -240,7 +240,8 @@ def _source_attrs(items: list[Any], inventory: Any, source: Any) -> dict[str, An
         "source": f"{len(items)} interferogram(s) from {source}",
         "history": f"built by isslide_cube {__version__} build_cube",
         schema.ATTR_PHASE_UNWRAPPED: int(inventory.any_unwrapped),
-        ATTR_SOURCE: str(source),
+        # what `isslide-cube build SOURCE STORE` resumes from (a file list has no one path)
+        ATTR_SOURCE: str(source) if isinstance(source, (str, Path)) else "SOURCE",
     }
     with rasterio.open(items[0].phase_path) as src:
         tags = src.tags()
@@ -570,12 +571,15 @@ def _run(plan: _Plan, todo: list[int], client: Any, progress: bool) -> None:
         pair_shapes = None if plan.table is None else shapes.get(item.pair, [])
         job = _Job(str(plan.store), item, i, j, plan.grid, pair_shapes, plan.chunk, plan.align,
                    plan.all_touched)
-        tasks.append(write(job, dask_key_name=f"write-{item.name}-{plan.fingerprint[:12]}"))
+        # the store is in the key: two builds on one cluster never share a task
+        token = dask.base.tokenize(str(plan.store.resolve()), plan.fingerprint, item.name)
+        tasks.append(write(job, dask_key_name=f"write-interferogram-{item.name}-{token}"))
     if not tasks:
         return
     bar = _bar(len(tasks), progress)
+    owned = isinstance(client, str)  # a client we open from an address, we close
+    client = as_client(client)
     try:
-        client = as_client(client)
         if client is not None:
             from distributed import as_completed
 
@@ -600,6 +604,8 @@ def _run(plan: _Plan, todo: list[int], client: Any, progress: bool) -> None:
                 dask.compute(*tasks)
     finally:
         bar.close()
+        if owned:
+            client.close()
 
 
 def _bar(total: int, progress: bool) -> Any:

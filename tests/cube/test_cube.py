@@ -273,3 +273,32 @@ def test_root_metadata_is_consolidated(raw, tmp_path):
         meta = json.loads((store / "zarr.json").read_text())
     assert meta["attributes"][schema.ATTR_COMPLETE] == 1
     assert "consolidated_metadata" in meta
+
+
+def test_other_grid_needs_align(raw, tmp_path):
+    """A file one pixel off the grid: an error naming it (and --align), or reprojected."""
+    from affine import Affine
+
+    from isslide_cube.io import check_grids, discover, read_interferogram
+
+    first, second = pairs()[2]
+    tif = raw / "interferograms" / f"{schema.raw_stem(first, second)}.tif"
+    with rasterio.open(tif) as src:
+        data = src.read()
+    shifted = TRANSFORM * Affine.translation(1, 1)
+    from .conftest import write_interferogram
+
+    write_interferogram(tif, first, second, data, transform=shifted)
+    with pytest.raises(schema.RawDataError, match=rf"(?s){tif.name}.*--align"):
+        build_cube(raw, tmp_path / "cube.zarr")
+    assert not (tmp_path / "cube.zarr").exists()
+
+    ds = open_cube(build_cube(raw, tmp_path / "cube.zarr", align=True).store)
+    assert ds.rio.transform().almost_equals(TRANSFORM)
+    items = discover(raw / "interferograms").items
+    item = next(it for it in items if it.pair == (first, second))
+    expected = read_interferogram(item, check_grids(items, align=True), align=True)
+    got = ds.interferogram.sel(**_pos(ds, first, second)).values
+    np.testing.assert_array_equal(got, expected)
+    # the file's pixel (r, c) is the grid's pixel (r + 1, c + 1)
+    np.testing.assert_allclose(got[:, 5:30, 5:30], data[:, 4:29, 4:29], atol=1e-5)
