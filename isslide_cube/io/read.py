@@ -45,9 +45,18 @@ def wrap_phase(phase: np.ndarray) -> np.ndarray:
     return out
 
 
-def _wrap_into(p: np.ndarray, out: np.ndarray) -> None:
+def _range(a: np.ndarray) -> tuple[float, float]:
+    """(min, max) ignoring NaN, without temporaries (NaN, NaN when all NaN or empty)."""
+    if a.size == 0:
+        return np.nan, np.nan
+    return float(np.fmin.reduce(a, axis=None)), float(np.fmax.reduce(a, axis=None))
+
+
+def _wrap_into(p: np.ndarray, out: np.ndarray,
+               value_range: tuple[float, float] | None = None) -> None:
     """:func:`wrap_phase` of ``p`` written into the float32 array ``out``."""
-    if p.dtype == np.float32 and not (np.abs(p) > _PI32_BELOW).any():  # NaN compares False
+    lo, hi = _range(p) if value_range is None else value_range
+    if p.dtype == np.float32 and not (lo < -_PI32_BELOW or hi > _PI32_BELOW):  # NaN: False
         out[...] = p
         return
     p = p.astype(np.float64, copy=False)
@@ -219,24 +228,24 @@ def read_interferogram(item: InterferogramSource, grid: Grid | None = None, *,
                 pieces[kind] = _as_float(data[k], nodata)
 
     phase = pieces[PHASE]
-    if validate_values and not item.phase_unwrapped and (np.abs(phase) > np.pi + 1e-5).any():
+    lo, hi = _range(phase)
+    if validate_values and not item.phase_unwrapped and max(-lo, hi) > np.pi + 1e-5:
         raise RawDataError(
-            f"{item.phase_path}: wrapped phase reaches {np.nanmax(np.abs(phase)):.3g} rad, "
-            "beyond pi; if it is unwrapped, put 'unw' in its name, set the tag "
-            "PHASE_UNWRAPPED=1, or give the role unwrapped_phase in a manifest")
+            f"{item.phase_path}: wrapped phase reaches {max(-lo, hi):.3g} rad, beyond pi; if "
+            "it is unwrapped, put 'unw' in its name, set the tag PHASE_UNWRAPPED=1, or give "
+            "the role unwrapped_phase in a manifest")
     out = np.empty((2, *target.shape), dtype=np.float32)
-    _wrap_into(phase, out[BANDS.index(PHASE)])
+    _wrap_into(phase, out[BANDS.index(PHASE)], (lo, hi))
     coherence = out[BANDS.index(COHERENCE)]
     if COHERENCE in pieces:
         np.multiply(pieces[COHERENCE], item.coherence_scale, out=coherence, casting="unsafe")
-        if validate_values:
+        c_lo, c_hi = _range(coherence) if validate_values else (0.0, 1.0)
+        if c_lo < -COHERENCE_TOLERANCE or c_hi > 1 + COHERENCE_TOLERANCE:
             bad = (coherence < -COHERENCE_TOLERANCE) | (coherence > 1 + COHERENCE_TOLERANCE)
-            if bad.any():
-                raise RawDataError(
-                    f"{item.coherence_path}: coherence outside [0, 1] (min "
-                    f"{np.nanmin(coherence):.4g}, max {np.nanmax(coherence):.4g}, "
-                    f"{int(bad.sum())} pixel(s)); give the coherence file (not amplitude or "
-                    "phase), scaled to 0..1")
+            raise RawDataError(
+                f"{item.coherence_path}: coherence outside [0, 1] (min {c_lo:.4g}, max "
+                f"{c_hi:.4g}, {int(bad.sum())} pixel(s)); give the coherence file (not "
+                "amplitude or phase), scaled to 0..1")
     else:
         coherence[...] = np.nan
     # no phase, no interferogram: both bands NaN
