@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     store = prepare(preset, args.data, args.seed)
     cube = open_cube(store)
+    move_centres(cube, args.size)  # warm-up: numba loads its cached kernels once
     t_centres, m_centres, centres = timed(lambda: move_centres(cube, args.size))
     has = np.argwhere(cube.has_interferogram.transpose("start_date", "delay").values)
     windows = [(int(si), int(di), int(r), int(c)) for si, di in has
