@@ -58,7 +58,7 @@ from isslide_cube.schema import DELAY, MASK, SAMPLE, SPLIT, ZONE, IsslideError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_N_BINS = 1 << 16
+DEFAULT_N_BINS = 1 << 14  # the fastest size of the histogram kernel; exactness comes from refinement
 F1_TOL = 1e-6
 AUC_TOL = 1e-4
 BLOCK_PIXELS = 1 << 22  # ~4 M pixels per block: float32 block of 16 MB, flat memory
@@ -142,7 +142,8 @@ def _as_array(x: Any, name: str) -> tuple[Any, dict[str, np.ndarray]]:
             sdim = x.dims[0]
             for c in (ZONE, DELAY):
                 if c in x.coords and x[c].dims == (sdim,):
-                    coords[c] = np.asarray(x[c].values)
+                    v = np.asarray(x[c].values)
+                    coords[c] = v.astype(object).astype(str) if v.dtype.kind == "T" else v
         x = x.data
     elif not hasattr(x, "shape"):
         x = np.asarray(x)
@@ -504,7 +505,8 @@ def _split_samples(ds: Any, split: str) -> Any:
         raise EvaluationError("the patches store has no 'split' coordinate; make one with "
                               "`isslide-cube patches CUBE OUT --split paper` or "
                               "isslide_cube.patches.split()")
-    labels = np.asarray(ds[SPLIT].values).astype(str)
+    # via object: numpy's StringDType (variable-length strings from Zarr v3) has no cast to "U"
+    labels = np.asarray(ds[SPLIT].values, dtype=object).astype(str)
     idx = np.flatnonzero(labels == split)
     if idx.size == 0:
         raise EvaluationError(f"split {split!r} holds no patch (values present: "

@@ -11,7 +11,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.spatial.distance import directed_hausdorff
 from sklearn.metrics import f1_score, precision_recall_curve, roc_auc_score
 
-from isslide_cube.evaluation import EvaluationError, evaluate, format_table
+from isslide_cube.evaluation import DEFAULT_N_BINS, EvaluationError, evaluate, format_table
 from isslide_cube.schema import IsslideError
 
 
@@ -40,7 +40,7 @@ def _hd(a, b):
     return max(directed_hausdorff(pa, pb)[0], directed_hausdorff(pb, pa)[0])
 
 
-@pytest.mark.parametrize("n_bins", [4, 64, 1 << 16])
+@pytest.mark.parametrize("n_bins", [4, 64, DEFAULT_N_BINS, 1 << 16])
 @pytest.mark.parametrize("quantise", [None, 50])
 def test_threshold_f1_and_auc_match_sklearn(n_bins, quantise):
     prob, mask = _maps(quantise=quantise)
