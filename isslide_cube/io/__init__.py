@@ -38,10 +38,15 @@ its band descriptions; its GDAL tags (:mod:`isslide_cube.io.names`):
   ``..._flat_eqa_cc.tif``; LiCSAR ``20180106_20180130.geo.diff_pha.tif``,
   ``.geo.unw.tif``, ``.geo.cc.tif`` (uint8: scaled by 1/255); SNAP
   ``<product>.data/Phase_ifg_VV_06Jul2018_12Jul2018.img`` +
-  ``coh_VV_06Jul2018_12Jul2018.img`` (a role-named file with no dates takes
-  them from its ``.data`` folder's name);
+  ``coh_VV_06Jul2018_12Jul2018.img``; ASF HyP3
+  ``S1AA_20180106T002033_20180130T002033_VVP024_INT80_G_ueF_5A3C_unw_phase.tif``
+  (``_wrapped_phase``, ``_corr``). A role-named file with no dates in its name
+  takes them from its folder's name (``<product>_06Jul2018_12Jul2018.data/
+  Phase_ifg_VV.img``, ``20180106_20180130/unw.tif``);
 - dates: ``YYYYMMDD`` pairs joined by ``_``/``-``, SNAP's ``06Jul2018_12Jul2018``,
-  ISO ``2018-01-06_2018-01-30``; else tags ``FIRST_DATE``/``SECOND_DATE``,
+  ISO ``2018-01-06_2018-01-30``, HyP3's ``20180106T002033_20180130T002033`` (a
+  product name's start/stop of one acquisition is not a pair); else tags
+  ``FIRST_DATE``/``SECOND_DATE``,
   ``MASTER_DATE``/``SLAVE_DATE``, ``REFERENCE_DATE``/``SECONDARY_DATE``. When
   name and tags disagree the name wins (a warning says so).
 

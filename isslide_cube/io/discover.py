@@ -105,8 +105,9 @@ def _classify(path: Path, entry: ManifestEntry | None, explicit: bool, problems:
     """Open one raster's header and decide what it is; None when skipped or wrong."""
     name_role = entry.role if entry is not None else names.parse_role(path.name)
     name_dates = names.parse_dates(path.name)
-    if name_dates is None and name_role is not None and path.parent.suffix.lower() == ".data":
-        name_dates = names.parse_dates(path.parent.name)  # SNAP: dates on the product folder
+    if name_dates is None and name_role is not None:
+        # SNAP's <product>_06Jul2018_12Jul2018.data/Phase_ifg_VV.img, <pair>/unw.tif...
+        name_dates = names.parse_dates(path.parent.name)
     looks_like_ifg = explicit or name_role is not None or name_dates is not None \
         or bool(RAW_NAME_RE.match(path.stem))
     try:

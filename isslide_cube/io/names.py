@@ -4,16 +4,18 @@ Dates
     Two acquisition dates in the name, joined by ``_``, ``-`` or ``--``, in one of
     the forms listed in :data:`DATE_FORMS` (``20180106_20180130``,
     ``20180106-20180130``, SNAP's ``06Jul2018_12Jul2018``, ISO
-    ``2018-01-06_2018-01-30``). Eight-digit runs glued to a time (the ``T054012``
-    of a Sentinel-1 product name) or to other digits are not dates. Otherwise the
+    ``2018-01-06_2018-01-30``, ASF HyP3's ``20180106T002033_20180130T002033``).
+    A Sentinel-1 product name's start/stop times of one acquisition
+    (``20180706T054012_20180706T054039``) are not a pair. Otherwise the
     GDAL tags ``FIRST_DATE``/``SECOND_DATE``, ``MASTER_DATE``/``SLAVE_DATE`` or
     ``REFERENCE_DATE``/``SECONDARY_DATE`` (ISO or ``YYYYMMDD``).
 
 Roles
     The name is split into lower-case words at ``_ - . space``; the words decide:
     ``unw``/``unwrapped`` -> unwrapped phase; ``diff_pha`` (LiCSAR), ``phase``,
-    ``pha``, ``wrapped`` -> wrapped phase; ``cc``, ``coh``, ``coherence``, ``cor``,
-    ``corr`` -> coherence. SNAP's ``Phase_ifg_VV_..`` is phase, ``coh_VV_..`` is
+    ``pha``, ``wrapped`` -> wrapped phase (HyP3's ``unw_phase`` is unwrapped, its
+    ``wrapped_phase`` wrapped); ``cc``, ``coh``, ``coherence``, ``cor``, ``corr`` ->
+    coherence. SNAP's ``Phase_ifg_VV_..`` is phase, ``coh_VV_..`` is
     coherence, its ``i_ifg``/``q_ifg`` (real and imaginary parts) are neither.
 
 Examples
@@ -66,10 +68,14 @@ _PAIR_RES = tuple(
     (re.compile(rf"(?<!\d)({d}){_SEP}({d})(?!\d)", re.IGNORECASE), fmt)
     for d, fmt in _DATE_PATTERNS
 )
+# ASF HyP3: S1AA_20180106T002033_20180130T002033_VVP024_INT80_..._unw_phase.tif. Tried last,
+# and only a pair of two different days counts: a Sentinel-1 product name's
+# <start>T<time>_<stop>T<time> is one acquisition.
+_DATETIME_PAIR_RE = re.compile(r"(?<!\d)(\d{8})T\d{6}_(\d{8})T\d{6}(?!\d)", re.IGNORECASE)
 # Human-readable list for error messages.
 DATE_FORMS = (
     "YYYYMMDD_YYYYMMDD", "YYYYMMDD-YYYYMMDD", "DDMonYYYY_DDMonYYYY (SNAP)",
-    "YYYY-MM-DD_YYYY-MM-DD",
+    "YYYY-MM-DD_YYYY-MM-DD", "YYYYMMDDTHHMMSS_YYYYMMDDTHHMMSS (HyP3)",
 )
 ROLE_WORDS = {
     UNWRAPPED_PHASE: sorted(_UNWRAPPED_WORDS),
@@ -125,6 +131,11 @@ def parse_dates(name: str | Path) -> tuple[pd.Timestamp, pd.Timestamp] | None:
             first, second = _to_timestamp(match.group(1), fmt), _to_timestamp(match.group(2), fmt)
             if first is not None and second is not None:
                 return first, second
+    for match in _DATETIME_PAIR_RE.finditer(text):
+        first = _to_timestamp(match.group(1), "%Y%m%d")
+        second = _to_timestamp(match.group(2), "%Y%m%d")
+        if first is not None and second is not None and first != second:
+            return first, second
     return None
 
 

@@ -344,3 +344,33 @@ def test_manifest_blank_dates_fall_back_to_name_and_tags(tmp_path: Path):
     (item,) = discover(tmp_path / "m.json").items
     assert (item.first, item.delay, item.phase_unwrapped) == (T("2018-07-02"), 12, True)
     assert item.coherence_path.name == "quality.tif"
+
+
+def test_hyp3(tmp_path: Path):
+    """ASF HyP3 INSAR_GAMMA products: unw_phase, wrapped_phase, corr, amp, dem, lv_theta."""
+    coh, pha = rng_fields(12)
+    stem = "S1AA_20180106T002033_20180130T002033_VVP024_INT80_G_ueF_5A3C"
+    folder = tmp_path / stem
+    write_raster(folder / f"{stem}_unw_phase.tif", pha + 4 * np.pi, nodata=0.0)
+    write_raster(folder / f"{stem}_wrapped_phase.tif", pha, nodata=0.0)
+    write_raster(folder / f"{stem}_corr.tif", coh, nodata=0.0)
+    for extra in ("amp", "dem", "lv_theta", "water_mask"):
+        write_raster(folder / f"{stem}_{extra}.tif", np.ones((H, W), "float32"))
+    (folder / f"{stem}.README.md.txt").write_text("HyP3")
+    inv = discover(tmp_path)
+    (item,) = inv.items
+    assert (item.first, item.delay) == (T("2018-01-06"), 24)
+    assert item.phase_path.name.endswith("_wrapped_phase.tif") and not item.phase_unwrapped
+    assert item.coherence_path.name.endswith("_corr.tif")
+    reasons = {p.name.replace(stem, ""): why for p, why in inv.skipped}
+    assert "wrapped phase" in reasons["_unw_phase.tif"]
+    assert all("no phase/coherence role" in reasons[f"_{e}.tif"]
+               for e in ("amp", "dem", "lv_theta", "water_mask"))
+
+
+def test_dates_from_the_pair_folder(tmp_path: Path):
+    coh, pha = rng_fields(13)
+    write_raster(tmp_path / "20180106_20180130" / "filt_unw.tif", pha)
+    write_raster(tmp_path / "20180106_20180130" / "coherence.tif", coh)
+    (item,) = discover(tmp_path).items
+    assert (item.first, item.delay, item.phase_unwrapped) == (T("2018-01-06"), 24, True)

@@ -17,6 +17,11 @@ T = pd.Timestamp
     ("coh_VV_06JUL2018_12JUL2018.img", "2018-07-06", "2018-07-12"),
     ("ifg_2018-07-06_2018-07-12_phase.tif", "2018-07-06", "2018-07-12"),
     ("x_20180106--20180130.tif", "2018-01-06", "2018-01-30"),
+    ("S1AA_20180106T002033_20180130T002033_VVP024_INT80_G_ueF_5A3C_unw_phase.tif",
+     "2018-01-06", "2018-01-30"),
+    # a product name in front of the pair: the pair wins
+    ("S1A_IW_SLC__1SDV_20180706T054012_20180706T054039_022660_ifg_06Jul2018_12Jul2018.data",
+     "2018-07-06", "2018-07-12"),
     # the order is the name's: the caller rejects second <= first
     ("S1_20180708_20180702.tif", "2018-07-08", "2018-07-02"),
 ])
@@ -46,6 +51,12 @@ def test_parse_dates_none(name):
     ("coh_VV_06Jul2018_12Jul2018.img", names.COHERENCE),
     ("coherence_20180702_20180708.tif", names.COHERENCE),
     ("phase_20180702_20180708.tif", names.PHASE),
+    ("S1AA_20180106T002033_20180130T002033_VVP024_INT80_G_ueF_5A3C_unw_phase.tif",
+     names.UNWRAPPED_PHASE),
+    ("S1AA_20180106T002033_20180130T002033_VVP024_INT80_G_ueF_5A3C_wrapped_phase.tif",
+     names.PHASE),
+    ("S1AA_20180106T002033_20180130T002033_VVP024_INT80_G_ueF_5A3C_corr.tif", names.COHERENCE),
+    ("S1AA_20180106T002033_20180130T002033_VVP024_INT80_G_ueF_5A3C_amp.tif", None),
     ("i_ifg_VV_06Jul2018_12Jul2018.img", None),
     ("q_ifg_VV_06Jul2018_12Jul2018.img", None),
     ("S1_20180702_20180708.tif", None),
