@@ -7,7 +7,14 @@ sides (moving patches only), from either
 - a raw folder (``--raw``): the annotation shapefiles rasterized here with
   ``rasterio.features.rasterize`` (``all_touched=False``, as ``build_cube``
   does) on the grid of ``layover.tif``; the interferograms themselves are not
-  read, so the counts of a ``paper`` preset come in a minute.
+  read, so the counts of a ``paper`` preset come in a minute; or
+- a preset (``--simulate``): the annotation path of
+  ``isslide_cube.synthetic.generate`` replayed with the same random streams
+  (terrain, land cover, weather, moves, true coherence, the annotator, the
+  repetition rule) but without atmosphere, speckle, Goldstein filtering or
+  files, which do not change the annotations. Minutes instead of an hour at
+  ``paper`` scale; ``--check`` compares it with ``--raw`` on a generated
+  ``tiny`` dataset first.
 
 Either way the same library functions count: ``move_centres`` on the global map,
 ``has_move`` = any ``mask == 1`` in the window, ``split(scheme="paper")``.
@@ -21,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -79,6 +87,105 @@ def cube_from_raw(raw: Path) -> xr.Dataset:
     ).rio.write_crs(crs)
 
 
+def simulate_cube(preset: str = "paper", seed: int = 0) -> xr.Dataset:
+    """Mask-only cube of the annotations ``generate(preset, seed)`` would write.
+
+    Mirrors :func:`isslide_cube.synthetic.generator.generate` step by step
+    (same ``SeedSequence`` spawn order); keep the two in step when the
+    generator changes, and run ``--check``.
+    """
+    import rioxarray  # noqa: F401
+    from rasterio.features import rasterize
+    from rasterio.transform import from_origin, xy
+    from rasterio.windows import Window
+    from rasterio.windows import transform as window_transform
+
+    from isslide_cube.synthetic import annotate, coherence, moves, terrain
+    from isslide_cube.synthetic.generator import (
+        _nodata_mask,
+        _zone_geometries,
+        acquisition_dates,
+        pairs_of,
+        phase_per_metre,
+    )
+    from isslide_cube.synthetic.presets import get_preset
+
+    p = get_preset(preset)
+    ss = np.random.SeedSequence(seed)
+    rng_terrain, rng_cover, _rng_atmo, rng_moves, rng_weather = (
+        [np.random.default_rng(x) for x in ss.spawn(5)])
+    shape = p.shape
+    west, south, east, north = p.bounds
+    transform = from_origin(west, north, p.resolution_deg, p.resolution_deg)
+    spacing = terrain.pixel_spacing_m(p.resolution_deg, (south + north) / 2)
+    lons = np.asarray(xy(transform, np.zeros(shape[1], int), np.arange(shape[1]))[0])
+    lats = np.asarray(xy(transform, np.arange(shape[0]), np.zeros(shape[0], int))[1])
+    dates = acquisition_dates(p)
+    pairs = pairs_of(p)
+    dem = terrain.make_dem(shape, rng_terrain, spacing, p.relief_slope_deg, p.mean_elevation)
+    layover, shadow = terrain.layover_shadow(dem, spacing, s.INCIDENCE_DEG)
+    cover = terrain.make_landcover(dem, spacing, rng_cover)
+    texture = (0.88 + 0.12 * np.tanh(terrain.powerlaw_field(shape, rng_weather, spacing, 3.0,
+                                                            2000.0))).astype("float32")
+    weather = rng_weather.uniform(0.88, 1.0, p.n_dates)
+    nodata = _nodata_mask(shape, p.nodata_corner)
+    zone_names, zone_geoms = _zone_geometries(p)
+    zone = rasterize(((g, s.ZONES.index(n)) for n, g in zip(zone_names, zone_geoms, strict=True)),
+                     out_shape=shape, transform=transform, fill=0, dtype="uint8")
+    invalid = layover | shadow | nodata
+    mv_list = moves.place_moves(p, rng_moves, dem, spacing, zone, cover, invalid, (lons, lats),
+                                dates)
+    usable = ~(invalid | (cover == terrain.WATER))
+    k = phase_per_metre()
+    records = []
+    bumps = [mv.bump(spacing, shape) for mv in mv_list]
+    for n_pair, (i1, i2, delay) in enumerate(pairs):
+        disp = np.zeros(shape, dtype="float32")
+        peaks = [mv.peak_displacement(i1, i2, p.step_days) for mv in mv_list]
+        for (win, bump), peak in zip(bumps, peaks, strict=True):
+            if peak:
+                disp[win] += np.float32(peak) * bump
+        gamma = coherence.true_coherence(cover, delay, (weather[i1], weather[i2]), texture,
+                                         layover, shadow)
+        for (win, _), peak in zip(bumps, peaks, strict=True):
+            if peak:
+                gy, gx = np.gradient(disp[win] * np.float32(k))
+                gamma[win] *= coherence.gradient_decorrelation(np.hypot(gy, gx))
+        for mv, (win, bump), peak in zip(mv_list, bumps, peaks, strict=True):
+            if not peak:
+                continue
+            wt = window_transform(Window(win[1].start, win[0].start, bump.shape[1],
+                                         bump.shape[0]), transform)
+            found = annotate.annotate_move(abs(peak) * k, bump, gamma[win], usable[win], wt,
+                                           p.looks, p.resolution_deg)
+            if found is not None:
+                records.append(annotate.Annotation(n_pair, delay, mv.move_id, mv.cls, found[1],
+                                                   found[0]))
+    reps = annotate.count_repetitions(records)
+    kept = [a for a in records if reps[(a.move_id, a.delay)] >= annotate.MIN_REPETITIONS]
+    starts = sorted({dates[i1] for i1, _, _ in pairs})
+    delays = sorted({d for _, _, d in pairs})
+    mask = np.full((len(starts), len(delays), *shape), s.MASK_FILL, dtype="uint8")
+    has = np.zeros((len(starts), len(delays)), dtype=bool)
+    for n_pair, (i1, _i2, delay) in enumerate(pairs):
+        si, di = starts.index(dates[i1]), delays.index(delay)
+        has[si, di] = True
+        mask[si, di] = 0
+        geoms = [a.geometry for a in kept if a.pair == n_pair]
+        if geoms:
+            rasterize(((g, 1) for g in geoms), out=mask[si, di], transform=transform)
+    x = transform.c + transform.a * (np.arange(shape[1]) + 0.5)
+    y = transform.f + transform.e * (np.arange(shape[0]) + 0.5)
+    start = np.array(starts, dtype="datetime64[ns]")
+    end = start[:, None] + np.array(delays, dtype="timedelta64[D]")[None, :]
+    return xr.Dataset(
+        {s.MASK: (s.MASK_DIMS, mask), s.ZONE: ((s.Y, s.X), zone, s.zone_attrs())},
+        coords={s.START_DATE: start, s.DELAY: (s.DELAY, np.array(delays, "int64")),
+                s.Y: y, s.X: x, s.END_DATE: ((s.START_DATE, s.DELAY), end),
+                s.HAS_INTERFEROGRAM: ((s.START_DATE, s.DELAY), has)},
+    ).rio.write_crs(s.RAW_CRS)
+
+
 def counts(cube: xr.Dataset, size: int = 100, seed: int = 0) -> tuple[dict, pd.DataFrame]:
     """Counts of the ready-to-use dataset of ``cube`` (only ``mask`` and ``zone`` are read)."""
     from isslide_cube.patches import move_centres, split, split_counts
@@ -118,14 +225,27 @@ def main(argv: list[str] | None = None) -> int:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--raw", type=Path)
     src.add_argument("--cube", type=Path)
+    src.add_argument("--simulate", metavar="PRESET")
+    parser.add_argument("--check", type=Path, metavar="RAW_TINY",
+                        help="first check --simulate tiny against this generated tiny folder")
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
+    if args.check:
+        sim, raw = simulate_cube("tiny", args.seed), cube_from_raw(args.check)
+        a, _ = counts(sim, args.size, args.seed)
+        b, _ = counts(raw, args.size, args.seed)
+        if a != b or not np.array_equal(sim[s.MASK].values, raw[s.MASK].values):
+            raise SystemExit(f"--simulate tiny differs from {args.check}:\n{a}\n{b}")
+        print(f"check: --simulate tiny == --raw {args.check} (every mask pixel): {a}")
     if args.cube:
         from isslide_cube.cube import open_cube
 
         cube, source = open_cube(args.cube), f"cube {args.cube}"
+    elif args.simulate:
+        cube = simulate_cube(args.simulate, args.seed)
+        source = f"annotations of `generate(preset={args.simulate!r}, seed={args.seed})` replayed"
     else:
         cube, source = cube_from_raw(args.raw), f"raw annotations of {args.raw}"
     ours, sides = counts(cube, args.size, args.seed)
@@ -135,8 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"""
 ## patches: counts of the ready-to-use dataset beside the paper's
 
-`.venv/bin/python -m benchmarks.patches_counts {'--cube' if args.cube else '--raw'} \
-{args.cube or args.raw}` ({source}; {args.size} px patches, split `paper` seed {args.seed};
+`.venv/bin/python -m benchmarks.patches_counts {' '.join(argv or sys.argv[1:])}` ({source}; {args.size} px patches, split `paper` seed {args.seed};
 {time.perf_counter() - t0:.0f} s)
 
 {chr(10).join(lines)}
