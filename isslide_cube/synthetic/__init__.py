@@ -6,7 +6,7 @@
 """
 
 from isslide_cube.synthetic.generator import OutputExistsError, generate
-from isslide_cube.synthetic.presets import PRESETS, Preset, get_preset
+from isslide_cube.synthetic.presets import PRESETS, Preset, PresetError, get_preset
 from isslide_cube.synthetic.quicklook import quicklook
 
-__all__ = ["PRESETS", "OutputExistsError", "Preset", "generate", "get_preset", "quicklook"]
+__all__ = ["PRESETS", "OutputExistsError", "Preset", "PresetError", "generate", "get_preset", "quicklook"]

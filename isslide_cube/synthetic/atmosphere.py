@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-
 TURBULENCE_BETA = 8.0 / 3.0
 #: outer scale (m) at which the turbulent standard deviation is defined
 OUTER_SCALE_M = 30_000.0
@@ -66,17 +64,47 @@ class AcquisitionAtmosphere:
 
     def delay(self, dem: np.ndarray, h_ref: float) -> np.ndarray:
         """Total one-way range delay (m) on the DEM's grid, float32."""
-        turb = upsample(self.screen, dem.shape)
-        return (turb + np.float32(self.stratified_k) * (dem - np.float32(h_ref))).astype("float32")
+        return delay_difference(None, self, dem, h_ref)
+
+
+def delay_difference(first: AcquisitionAtmosphere | None, second: AcquisitionAtmosphere,
+                     dem: np.ndarray, h_ref: float) -> np.ndarray:
+    """``delay(second) - delay(first)`` (m, float32): the interferogram's atmosphere.
+
+    The coarse screens are differenced before the (costly) upsampling.
+    """
+    screen = second.screen if first is None else second.screen - first.screen
+    k = second.stratified_k - (0.0 if first is None else first.stratified_k)
+    out = upsample(screen, dem.shape)
+    out += np.float32(k) * (dem - np.float32(h_ref))
+    return out
 
 
 def upsample(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear interpolation of ``coarse`` onto ``shape`` (float32)."""
+    """Bilinear interpolation of ``coarse`` onto ``shape`` (cell centres aligned), float32.
+
+    Separable: two gathers and two weighted sums, much faster than ``ndimage.zoom``.
+
+    Example
+    -------
+    >>> upsample(np.array([[0.0, 1.0]]), (1, 4)).tolist()
+    [[0.0, 0.25, 0.75, 1.0]]
+    """
     if coarse.shape == tuple(shape):
         return coarse.astype("float32", copy=False)
-    zoom = (shape[0] / coarse.shape[0], shape[1] / coarse.shape[1])
-    out = ndimage.zoom(coarse.astype("float32"), zoom, order=1, mode="nearest", grid_mode=True)
-    return out[: shape[0], : shape[1]]
+    c = coarse.astype("float32", copy=False)
+
+    def axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+        pos = np.clip(pos, 0, n_in - 1)
+        i0 = np.minimum(np.floor(pos).astype(int), max(n_in - 2, 0))
+        w = (pos - i0).astype("float32")
+        return i0, np.minimum(i0 + 1, n_in - 1), w
+
+    r0, r1, wr = axis_weights(c.shape[0], shape[0])
+    c0, c1, wc = axis_weights(c.shape[1], shape[1])
+    cols = c[:, c0] * (1 - wc) + c[:, c1] * wc
+    return cols[r0] * (1 - wr)[:, None] + cols[r1] * wr[:, None]
 
 
 def make_acquisitions(n_dates: int, shape: tuple[int, int], spacing: tuple[float, float],

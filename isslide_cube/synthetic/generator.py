@@ -86,8 +86,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
                 shutil.rmtree(p)
             elif p.exists():
                 p.unlink()
-    for sub in (schema.RAW_INTERFEROGRAMS, schema.RAW_ANNOTATIONS, TRUTH_DISPLACEMENT,
-                TRUTH_COHERENCE):
+    for sub in (schema.RAW_INTERFEROGRAMS, schema.RAW_ANNOTATIONS, TRUTH_DISPLACEMENT):
         (out / sub).mkdir(parents=True, exist_ok=True)
 
 
@@ -142,7 +141,7 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
     ------
     OutputExistsError
         ``out`` is not empty and ``overwrite`` is False.
-    ValueError
+    PresetError
         Unknown preset (the message lists the valid ones).
 
     Example
@@ -193,6 +192,8 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
     k = phase_per_metre()
 
     # ---- interferograms
+    if p.truth_coherence:
+        (out / TRUTH_COHERENCE).mkdir(parents=True, exist_ok=True)
     records: list[annotate.Annotation] = []
     noise_streams = ss_noise.spawn(len(pairs))
     bumps = [mv.bump(spacing, shape) for mv in mv_list]
@@ -211,7 +212,9 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
             if peak:
                 gy, gx = np.gradient(disp[win] * np.float32(k))
                 gamma[win] *= coherence.gradient_decorrelation(np.hypot(gy, gx))
-        true_phase = np.float32(k) * (disp + acqs[i2].delay(dem, h_ref) - acqs[i1].delay(dem, h_ref))
+        true_phase = atmosphere.delay_difference(acqs[i1], acqs[i2], dem, h_ref)
+        true_phase += disp
+        true_phase *= np.float32(k)
         coh, phase = sample_multilook(gamma, true_phase, p.looks,
                                       np.random.default_rng(noise_streams[n_pair]))
         if p.goldstein_alpha > 0:
@@ -223,9 +226,11 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
         disp_name = f"{TRUTH_DISPLACEMENT}/{stem}.tif"
         writer.write_raster(out / disp_name, disp, transform, description="los_displacement_m",
                             units="m", sign="positive = range increase (away from the sensor)")
-        coh_name = f"{TRUTH_COHERENCE}/{stem}.tif"
-        writer.write_raster(out / coh_name, gamma, transform, description="true_coherence")
-        files += [name, disp_name, coh_name]
+        files += [name, disp_name]
+        if p.truth_coherence:
+            coh_name = f"{TRUTH_COHERENCE}/{stem}.tif"
+            writer.write_raster(out / coh_name, gamma, transform, description="true_coherence")
+            files.append(coh_name)
         for mv, (win, bump), peak in zip(mv_list, bumps, peaks):
             if not peak:
                 continue

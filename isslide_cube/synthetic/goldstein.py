@@ -83,11 +83,16 @@ def goldstein(phase: np.ndarray, alpha: float = 1.0, window: int = 64, step: int
             spec *= amp**alpha
             blocks = sfft.ifft2(spec, axes=(-2, -1), workers=-1).astype("complex64")
         blocks *= w2
-        for j in range(blocks.shape[0]):
-            r0 = (by0 + j) * step
-            for i in range(nbx):
-                c0 = i * step
-                acc[r0: r0 + window, c0: c0 + window] += blocks[j, i]
+        # Overlap-add without a Python loop over blocks: split each block into
+        # (window/step)^2 tiles of step x step and add each tile family at once.
+        m = window // step
+        sy = blocks.shape[0]
+        tiles = blocks.reshape(sy, nbx, m, step, m, step)
+        t0 = by0
+        acc_t = acc.reshape(acc.shape[0] // step, step, acc.shape[1] // step, step)
+        for a in range(m):
+            for b in range(m):
+                acc_t[t0 + a: t0 + a + sy, :, b: b + nbx, :] += tiles[:, :, a, :, b, :].transpose(0, 2, 1, 3)
     out = np.angle(acc[pad: pad + ny, pad: pad + nx]).astype("float32")
     out = np.where(out >= np.pi, out - np.float32(2 * np.pi), out).astype("float32")
     out[nodata] = np.nan

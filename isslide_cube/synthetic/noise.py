@@ -53,18 +53,23 @@ def sample_multilook(gamma: np.ndarray, phase: np.ndarray, looks: int,
     if looks < 2:
         raise ValueError(f"looks must be >= 2 for the Wishart sampler, got {looks}")
     shape = np.shape(gamma)
-    g = np.asarray(gamma, dtype="float32")
-    s = np.sqrt(np.clip(1.0 - g * g, 0.0, 1.0))
-    a11 = np.sqrt(rng.standard_gamma(looks, size=shape, dtype=np.float32))
-    a22 = np.sqrt(rng.standard_gamma(looks - 1, size=shape, dtype=np.float32))
-    re = rng.standard_normal(size=shape, dtype=np.float32) * np.float32(np.sqrt(0.5))
-    im = rng.standard_normal(size=shape, dtype=np.float32) * np.float32(np.sqrt(0.5))
-    b = g * a11 + s * re + 1j * (s * im)  # second row of C A, first column
-    b2 = (b.real**2 + b.imag**2).astype("float32")
-    w22 = b2 + (s * a22) ** 2
-    coh = np.sqrt(b2 / np.maximum(w22, np.float32(1e-30))).astype("float32")
-    ph = np.angle(b * np.exp(1j * np.asarray(phase, dtype="float32"))).astype("float32")
-    return np.clip(coh, 0.0, 1.0), wrap(ph)
+    f32 = np.float32
+    g = np.asarray(gamma, dtype=f32)
+    s = np.sqrt(np.clip(f32(1.0) - g * g, 0.0, 1.0))
+    a11 = np.sqrt(rng.standard_gamma(looks, size=shape, dtype=f32))
+    a22sq = rng.standard_gamma(looks - 1, size=shape, dtype=f32)
+    # b = g a11 + s a21 (second row of C A, first column), a21 ~ CN(0, 1)
+    re = rng.standard_normal(size=shape, dtype=f32)
+    re *= f32(np.sqrt(0.5)) * s
+    re += g * a11
+    im = rng.standard_normal(size=shape, dtype=f32)
+    im *= f32(np.sqrt(0.5)) * s
+    b2 = re * re + im * im
+    w22 = b2 + s * s * a22sq
+    coh = np.sqrt(b2 / np.maximum(w22, f32(1e-30)))
+    ph = np.arctan2(im, re)
+    ph += np.asarray(phase, dtype=f32)
+    return np.clip(coh, 0.0, 1.0, out=coh), wrap(ph)
 
 
 def simulate_looks(gamma: float, phase: float, looks: int, n: int,
@@ -85,12 +90,20 @@ def simulate_looks(gamma: float, phase: float, looks: int, n: int,
 
 
 def wrap(phase: np.ndarray) -> np.ndarray:
-    """Wrap to [-pi, pi) keeping the dtype."""
+    """Wrap to [-pi, pi) keeping a float dtype (float32 stays float32).
+
+    Example
+    -------
+    >>> wrap(np.array([np.pi, -np.pi, 3 * np.pi / 2])).round(4).tolist()
+    [-3.1416, -3.1416, -1.5708]
+    """
     p = np.asarray(phase)
-    two_pi = p.dtype.type(2 * np.pi) if p.dtype.kind == "f" else 2 * np.pi
-    out = np.mod(p + p.dtype.type(np.pi), two_pi) - p.dtype.type(np.pi)
+    t = p.dtype.type if p.dtype.kind == "f" else np.float64
+    two_pi = t(2 * np.pi)
+    out = p - two_pi * np.floor((p + t(np.pi)) / two_pi)
     # float rounding can land exactly on +pi
-    return np.where(out >= np.pi, out - two_pi, out).astype(p.dtype, copy=False)
+    out[out >= t(np.pi)] -= two_pi
+    return out.astype(t, copy=False)
 
 
 def multilook_phase_pdf(phi: np.ndarray, gamma: float, looks: int, theta: float = 0.0) -> np.ndarray:

@@ -31,6 +31,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from isslide_cube.schema import IsslideError
+
+
+class PresetError(IsslideError, ValueError):
+    """Unknown preset name, or a preset field that does not exist."""
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -85,6 +91,7 @@ class Preset:
     mean_elevation: float = 2100.0
     nodata_corner: float = 0.06
     atmosphere_factor: int = 4
+    truth_coherence: bool = True  # write truth/coherence/<pair>.tif (off at paper scale)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -120,7 +127,8 @@ def _small() -> Preset:
 
 
 def _paper() -> Preset:
-    return Preset(name="paper", bounds=(6.0, 44.5, 7.2, 45.6), n_dates=20, n_moves=200)
+    return Preset(name="paper", bounds=(6.0, 44.5, 7.2, 45.6), n_dates=20, n_moves=200,
+                  truth_coherence=False)
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (_tiny(), _small(), _paper())}
@@ -131,8 +139,8 @@ def get_preset(preset: str | Preset, **overrides) -> Preset:
 
     Raises
     ------
-    ValueError
-        For an unknown name; the message lists the valid ones.
+    PresetError
+        For an unknown name (the message lists the valid ones) or an unknown field.
 
     Examples
     --------
@@ -145,6 +153,10 @@ def get_preset(preset: str | Preset, **overrides) -> Preset:
         base = preset
     else:
         if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+            raise PresetError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
         base = PRESETS[preset]
+    unknown = sorted(set(overrides) - set(base.__dataclass_fields__))
+    if unknown:
+        raise PresetError(f"unknown preset field(s) {unknown}; valid fields: "
+                          f"{', '.join(base.__dataclass_fields__)}")
     return replace(base, **overrides) if overrides else base
