@@ -226,6 +226,11 @@ def check_grids(items: Sequence[InterferogramSource], align: bool = False) -> Gr
         raise RawDataError("no interferogram to check the grids of; discover() found none")
     off: list[str] = []
     reference, ref_path = grid_of(items[0].paths[0]), items[0].paths[0]
+    if reference.transform.b != 0 or reference.transform.d != 0:
+        # x/y coordinates and the cube's spatial_ref assume a north-up grid
+        raise RawDataError(f"{ref_path}: its grid is rotated (GDAL transform "
+                           f"{_fmt(reference.to_gdal())}); warp it "
+                           "north-up first (gdalwarp without -to, or rioxarray .rio.reproject)")
     for item in items:
         for path in item.paths:
             grid = reference if path == ref_path else grid_of(path)

@@ -254,3 +254,13 @@ def test_different_grids_error_lists_every_file(tmp_path: Path):
     assert check_grids(inv.items, align=True).crs.to_epsg() == 4326
     with pytest.raises(RawDataError, match=r"not on the reference grid .*--align"):
         read_interferogram(inv.items[1], check_grids(inv.items, align=True))
+
+
+def test_rotated_reference_grid(tmp_path: Path):
+    from affine import Affine
+
+    rotated = Affine(0.001, 0.0002, 6.5, 0.0002, -0.001, 45.5)
+    _pair(tmp_path, transform=rotated)
+    inv = discover(tmp_path)
+    with pytest.raises(RawDataError, match=r"diff_pha.tif: its grid is rotated .*north-up"):
+        check_grids(inv.items)
