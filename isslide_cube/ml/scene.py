@@ -213,9 +213,9 @@ def _patch_size(config: dict[str, Any]) -> int:
     if config.get("patch_size"):
         return int(config["patch_size"])
     try:
-        import xarray as xr
+        import zarr
 
-        return int(xr.open_zarr(config["patches"], chunks=None).attrs["patch_size"])
+        return int(zarr.open_group(config["patches"], mode="r").attrs["patch_size"])
     except Exception:  # the patches store moved: the paper's size
         log.info("patch size unknown for this run; tiling with 100 px")
         return 100
