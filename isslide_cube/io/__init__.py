@@ -11,8 +11,9 @@ Three steps, each a function::
         # or one chunk: read_interferogram(item, grid, window=Window(col, row, w, h))
 
 Nothing here writes next to the inputs (GDAL's .aux.xml is disabled): the source
-folder may be read-only. Nothing here uses Dask; every function is a plain,
-picklable call that a Dask task can run (items and grids pickle).
+folder may be read-only. Nothing here needs Dask (but the optional
+:func:`lazy_interferogram`); every function is a plain call that a Dask task can
+run (items and grids pickle).
 
 What ``discover(source, *, manifest=None, require_coherence=False)`` understands
 ---------------------------------------------------------------------------------
@@ -130,8 +131,11 @@ validate_values=False) -> np.ndarray`` float32 ``(2, H, W)`` in
   phase beyond pi are RawDataError naming the file;
 - a truncated/corrupt file: RawDataError naming it.
 
-``open_interferogram(item, grid=None, *, align=False, validate_values=False)``:
-the same as an ``xarray.DataArray`` (band, y, x) with coords and CRS.
+``lazy_interferogram(item, grid=None, *, chunks=500, align=False,
+validate_values=False) -> dask.array.Array``: the same, lazy, one window read per
+block (dask is imported only here). ``open_interferogram(item, grid=None, *,
+chunks=None, align=False, validate_values=False)``: as an ``xarray.DataArray``
+(band, y, x) with coords and CRS (rioxarray), lazy when ``chunks`` is given.
 
 Examples
 --------
@@ -145,7 +149,12 @@ from isslide_cube.io.discover import discover
 from isslide_cube.io.grid import Grid, check_grids, grid_of
 from isslide_cube.io.manifest import ManifestEntry, read_manifest
 from isslide_cube.io.names import parse_dates, parse_role
-from isslide_cube.io.read import open_interferogram, read_interferogram, wrap_phase
+from isslide_cube.io.read import (
+    lazy_interferogram,
+    open_interferogram,
+    read_interferogram,
+    wrap_phase,
+)
 from isslide_cube.io.sources import InterferogramSource, Inventory
 
 __all__ = [
@@ -156,6 +165,7 @@ __all__ = [
     "check_grids",
     "discover",
     "grid_of",
+    "lazy_interferogram",
     "open_interferogram",
     "parse_dates",
     "parse_role",

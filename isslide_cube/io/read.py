@@ -280,20 +280,81 @@ def _as_float(data: np.ndarray, nodata: float | None) -> np.ndarray:
     return data
 
 
-def open_interferogram(item: InterferogramSource, grid: Grid | None = None, *,
-                       align: bool = False, validate_values: bool = False) -> xr.DataArray:
-    """:func:`read_interferogram` as an ``xarray.DataArray`` (band, y, x) with coordinates and CRS.
+def _read_block(item: InterferogramSource, grid: Grid, align: bool, validate_values: bool,
+                block_info: dict | None = None) -> np.ndarray:
+    """One dask block: the window of ``grid`` that ``block_info`` locates."""
+    (_, _), (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    return read_interferogram(item, grid, window=Window(c0, r0, c1 - c0, r1 - r0), align=align,
+                              validate_values=validate_values)
+
+
+def lazy_interferogram(item: InterferogramSource, grid: Grid | None = None, *,
+                       chunks: int | tuple[int, int] = 500, align: bool = False,
+                       validate_values: bool = False):
+    """:func:`read_interferogram` as a lazy dask array, one window read per ``chunks`` block.
+
+    Parameters
+    ----------
+    item, grid, align, validate_values
+        As for :func:`read_interferogram`.
+    chunks
+        Block size in pixels: ``n`` (square) or ``(rows, cols)``. Blocks hold
+        both bands. Rows that are a multiple of the file's tile height avoid
+        decompressing a tile twice.
+
+    Returns
+    -------
+    dask.array.Array
+        float32 ``(2, H, W)``, [coherence, phase]. Its name depends on the files'
+        fingerprints, so a rewritten file gives a new graph.
 
     Examples
     --------
-    >>> da = open_interferogram(item)  # doctest: +SKIP
+    >>> arr = lazy_interferogram(item, grid, chunks=256)  # doctest: +SKIP
+    >>> arr[1, :256, :256].compute().shape  # doctest: +SKIP
+    (256, 256)
+    """
+    import dask.array as da
+    from dask.base import tokenize
+
+    grid = grid_of(item.phase_path) if grid is None else grid
+    rows, cols = (chunks, chunks) if isinstance(chunks, (int, np.integer)) else chunks
+    if int(rows) <= 0 or int(cols) <= 0:
+        raise ValueError(f"chunks must be positive pixel counts, got {chunks!r}")
+
+    def splits(n: int, step: int) -> tuple[int, ...]:
+        return tuple(min(step, n - k) for k in range(0, n, step))
+
+    token = tokenize(item.describe(), item.fingerprint(), grid.to_dict(), align,
+                     validate_values, rows, cols)
+    return da.map_blocks(_read_block, item, grid, align, validate_values,
+                         chunks=((2,), splits(grid.height, int(rows)), splits(grid.width, int(cols))),
+                         dtype=np.float32, meta=np.empty((0, 0, 0), np.float32),
+                         name=f"read-interferogram-{item.name}-{token}")
+
+
+def open_interferogram(item: InterferogramSource, grid: Grid | None = None, *,
+                       chunks: int | tuple[int, int] | None = None, align: bool = False,
+                       validate_values: bool = False) -> xr.DataArray:
+    """:func:`read_interferogram` as an ``xarray.DataArray`` (band, y, x) with coordinates and CRS.
+
+    With ``chunks`` the data stay lazy (:func:`lazy_interferogram`); without,
+    they are read now.
+
+    Examples
+    --------
+    >>> da = open_interferogram(item, chunks=512)  # doctest: +SKIP
     >>> da.sel(band="phase").plot(cmap="twilight")  # doctest: +SKIP
     """
     import rioxarray  # noqa: F401
     import xarray as xr
 
     grid = grid_of(item.phase_path) if grid is None else grid
-    data = read_interferogram(item, grid, align=align, validate_values=validate_values)
+    if chunks is None:
+        data = read_interferogram(item, grid, align=align, validate_values=validate_values)
+    else:
+        data = lazy_interferogram(item, grid, chunks=chunks, align=align,
+                                  validate_values=validate_values)
     da = xr.DataArray(data, dims=("band", "y", "x"),
                       coords={"band": list(BANDS), "y": grid.y, "x": grid.x},
                       name="interferogram",

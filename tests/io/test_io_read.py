@@ -20,6 +20,7 @@ from isslide_cube.io import (
     check_grids,
     discover,
     grid_of,
+    lazy_interferogram,
     open_interferogram,
     read_interferogram,
     wrap_phase,
@@ -200,3 +201,23 @@ def test_align_window_outside_the_file_is_nan(tmp_path: Path):
     grid = check_grids(inv.items, align=True)
     got = read_interferogram(inv.items[1], grid, align=True)
     assert got.shape == (2, H, W) and np.isnan(got).all()
+
+
+def test_lazy_interferogram_equals_eager():
+    import dask
+
+    inv = discover(PYRATE)
+    grid = check_grids(inv.items)
+    item = inv.items[5]
+    eager = read_interferogram(item, grid)
+    lazy = lazy_interferogram(item, grid, chunks=(25, 40))
+    assert lazy.chunks == ((2,), (25, 25, 10), (40, 40, 20)) and lazy.dtype == np.float32
+    with dask.config.set(scheduler="threads"):
+        np.testing.assert_array_equal(lazy.compute(), eager)
+        np.testing.assert_array_equal(lazy[:, 20:30, 35:45].compute(), eager[:, 20:30, 35:45])
+    assert lazy.name == lazy_interferogram(item, grid, chunks=(25, 40)).name
+    da_lazy = open_interferogram(item, grid, chunks=32)
+    assert da_lazy.chunks is not None
+    np.testing.assert_array_equal(da_lazy.values, eager)
+    with pytest.raises(ValueError, match="positive"):
+        lazy_interferogram(item, grid, chunks=0)
