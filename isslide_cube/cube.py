@@ -525,7 +525,7 @@ def _store_state(store: Path, fingerprint: str, overwrite: bool) -> str:
         log.warning("overwriting %s", store)
         return "fresh"
     attrs = _root_attrs(store)
-    fix = (f"pass --overwrite (overwrite=True) to replace it, or choose another STORE")
+    fix = ("pass --overwrite (overwrite=True) to replace it, or choose another STORE")
     if attrs is None or schema.ATTR_FINGERPRINT not in attrs:
         raise CubeError(f"{store} exists and is not a cube built by isslide_cube; {fix}")
     if attrs[schema.ATTR_FINGERPRINT] != fingerprint:

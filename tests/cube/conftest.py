@@ -113,9 +113,9 @@ def tiny_raw(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_cube(tiny_raw, tmp_path_factory) -> Path:
     """``tiny`` built once (chunks of 100 px: 3 x 3 chunks with partial edges)."""
-    from isslide_cube.cube import build_cube
-
     import dask
+
+    from isslide_cube.cube import build_cube
 
     store = tmp_path_factory.mktemp("cubes") / "tiny.zarr"
     with dask.config.set(scheduler="synchronous"):  # the single-threaded reference

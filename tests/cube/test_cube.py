@@ -16,7 +16,7 @@ from rasterio.features import rasterize
 
 from isslide_cube import schema
 from isslide_cube.annotations import AnnotationWarning
-from isslide_cube.cube import (DONE, BuildSummary, build_cube, open_annotations, open_cube)
+from isslide_cube.cube import DONE, BuildSummary, build_cube, open_annotations, open_cube
 
 from .conftest import PYRATE, SHAPE, TRANSFORM, assert_stores_equal, pairs, write_raw
 
@@ -90,7 +90,7 @@ def test_handmade_raw_builds_the_schema(raw, tmp_path):
     assert ds.layover.dtype == bool and ds.zone.dtype == np.uint8
     assert ds.zone.attrs["flag_meanings"] == " ".join(schema.ZONES)
     zones = gpd.read_file(raw / "zones.gpkg")
-    oracle = rasterize([(g, schema.ZONES.index(n)) for g, n in zip(zones.geometry, zones.name)],
+    oracle = rasterize([(g, schema.ZONES.index(n)) for g, n in zip(zones.geometry, zones.name, strict=True)],
                        out_shape=SHAPE, transform=TRANSFORM, dtype="uint8")
     np.testing.assert_array_equal(ds.zone.values, oracle)
 
