@@ -119,7 +119,7 @@ def test_border_windows_shift_inward():
     cube = make_cube(ny=60, nx=80, moves=(Move(0, 0, height=3, width=3),
                                           Move(57, 77, height=3, width=3)))
     centres = move_centres(cube, 25)
-    assert sorted(zip(centres.row, centres.col)) == [(0, 0), (35, 55)]
+    assert sorted(zip(centres.row, centres.col, strict=True)) == [(0, 0), (35, 55)]
 
 
 def test_centre_zone_and_lonlat(cube, loaded, centres):

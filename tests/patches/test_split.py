@@ -8,7 +8,8 @@ import pytest
 import xarray as xr
 
 from isslide_cube import schema as s
-from isslide_cube.patches import _leak_check, extract_patches, split, split_counts
+from isslide_cube.patches import extract_patches, split, split_counts
+from isslide_cube.patches._split import _leak_check
 from isslide_cube.schema import PatchesError
 
 
