@@ -121,7 +121,7 @@ class Grid:
     def differences(self, other: Grid) -> list[str]:
         """How ``other`` differs from this grid, in words (empty when they are the same grid)."""
         out = []
-        if self.crs != other.crs:
+        if not same_crs(self.crs, other.crs):
             out.append(f"CRS {_crs_name(other.crs)} instead of {_crs_name(self.crs)}")
         tol = PIXEL_TOLERANCE * min(self.res)
         if not np.allclose(self.res, other.res, rtol=0, atol=tol):
@@ -140,6 +140,23 @@ class Grid:
     def same_as(self, other: Grid) -> bool:
         """True when ``other`` is this grid (within :data:`PIXEL_TOLERANCE` of a pixel)."""
         return not self.differences(other)
+
+
+def same_crs(a: CRS, b: CRS) -> bool:
+    """True for equal CRSs, or two spellings of one EPSG code (SNAP's ESRI WKT and EPSG:4326).
+
+    Examples
+    --------
+    >>> esri = CRS.from_wkt('GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",'
+    ...                     '6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],'
+    ...                     'UNIT["Degree",0.0174532925199433]]')
+    >>> esri == CRS.from_epsg(4326), same_crs(esri, CRS.from_epsg(4326))
+    (False, True)
+    """
+    if a == b:
+        return True
+    epsg = a.to_epsg()
+    return epsg is not None and epsg == b.to_epsg()
 
 
 def _crs_name(crs: CRS) -> str:

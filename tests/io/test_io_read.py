@@ -221,3 +221,15 @@ def test_lazy_interferogram_equals_eager():
     np.testing.assert_array_equal(da_lazy.values, eager)
     with pytest.raises(ValueError, match="positive"):
         lazy_interferogram(item, grid, chunks=0)
+
+
+def test_two_spellings_of_one_crs_are_one_grid():
+    from rasterio.crs import CRS
+
+    esri_wgs84 = CRS.from_wkt(
+        'GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,'
+        '298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]]')
+    a, b = Grid("EPSG:4326", TRANSFORM, W, H), Grid(esri_wgs84, TRANSFORM, W, H)
+    assert a.crs != b.crs  # rasterio says different ...
+    assert a.same_as(b)  # ... but they are one grid
+    assert not a.same_as(Grid("EPSG:4258", TRANSFORM, W, H))  # ETRS89 is another datum
