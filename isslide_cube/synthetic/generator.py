@@ -151,7 +151,7 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
     >>> sorted(p.name for p in raw.iterdir())  # doctest: +SKIP
     ['annotations', 'dem.tif', 'interferograms', 'layover.tif', 'manifest.json', 'truth', 'zones.gpkg']
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     p = get_preset(preset, **overrides)
     out = Path(out)
