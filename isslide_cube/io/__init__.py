@@ -25,13 +25,18 @@ second_date``, optional ``band``, ``unwrapped``; roles ``phase``,
 manifest to a folder: its rows override names and tags.
 
 Rasters are ``.tif``/``.tiff``/``.img`` (ENVI, as in SNAP's BEAM-DIMAP ``.data``
-folders)/``.vrt``. Each is classified from, in order: the manifest; its name;
-its band descriptions; its GDAL tags (:mod:`isslide_cube.io.names`):
+folders)/``.vrt``. The role comes from the manifest, else the name, else (2-band
+files) the band descriptions; the dates from the manifest, else the name, else
+the folder's name (role-named files), else the GDAL tags
+(:mod:`isslide_cube.io.names`):
 
 - our raw layout: 2-band ``S1_<YYYYMMDD>_<YYYYMMDD>.tif``, bands described
   ``coherence`` and ``phase`` (any 2-band file so described, any name with dates
-  or FIRST_DATE/SECOND_DATE tags; an undescribed 2-band ``S1_d1_d2.tif`` is read
-  as band 1 coherence, band 2 phase);
+  or FIRST_DATE/SECOND_DATE tags). An ``S1_d1_d2.tif`` in a folder named
+  ``interferograms`` (or given explicitly) must be such a file: other band
+  counts or descriptions are errors; undescribed bands are read as 1 coherence,
+  2 phase. Elsewhere (the generator's ``truth/coherence/S1_*.tif``) a 1-band
+  file so named has no role and is skipped;
 - separate files, role from words of the name: ``unw``/``unwrapped`` (unwrapped
   phase); ``diff_pha`` (LiCSAR), ``Phase_ifg`` (SNAP), ``phase``, ``pha``
   (wrapped phase); ``cc``, ``coh``, ``coherence``, ``cor`` (coherence). E.g.
@@ -47,9 +52,9 @@ its band descriptions; its GDAL tags (:mod:`isslide_cube.io.names`):
 - dates: ``YYYYMMDD`` pairs joined by ``_``/``-``, SNAP's ``06Jul2018_12Jul2018``,
   ISO ``2018-01-06_2018-01-30``, HyP3's ``20180106T002033_20180130T002033`` (a
   product name's start/stop of one acquisition is not a pair); else tags
-  ``FIRST_DATE``/``SECOND_DATE``,
-  ``MASTER_DATE``/``SLAVE_DATE``, ``REFERENCE_DATE``/``SECONDARY_DATE``. When
-  name and tags disagree the name wins (a warning says so).
+  ``FIRST_DATE``/``SECOND_DATE``, ``MASTER_DATE``/``SLAVE_DATE``,
+  ``REFERENCE_DATE``/``SECONDARY_DATE``. When name and tags disagree the name
+  wins (a warning says so). The delays are whatever the data hold.
 
 Pairing, per (first, second): a 2-band file, or a phase file plus at most one
 coherence file. **When a pair has both a wrapped and an unwrapped phase, the
@@ -64,7 +69,7 @@ Skipped, listed in ``Inventory.skipped`` with a reason and in ``summary()``:
 non-rasters (text lists, README, shapefiles, ``zones.gpkg``, ``manifest.json``
 inside a folder), rasters with neither dates nor a role (``dem.tif``,
 ``layover.tif``, ``cropA_T005A_dem.tif``), rasters with dates but no role
-(SNAP's ``i_ifg``/``q_ifg``), unreadable files that do not look like
+(SNAP's ``i_ifg``/``q_ifg``, HyP3's ``_amp``/``_dem``/``_lv_theta``), unreadable files that do not look like
 interferograms. Side files (``.hdr``, ``.aux.xml``, ``.ovr``) are ignored silently.
 
 Errors (every problem of a discovery is listed at once, each with its file and fix):
@@ -107,7 +112,9 @@ pixel corners), ``width``, ``height``; ``shape`` (height, width); ``x``, ``y``
 ``grid_of(path) -> Grid``; ``check_grids(items, align=False) -> Grid``: the
 first item's phase grid; any file on another grid (CRS, resolution, extent) is
 a RawDataError listing every such file and how it differs, suggesting
-``--align``, unless ``align=True``. A file without CRS is always an error.
+``--align``, unless ``align=True``. A file without CRS, or a rotated reference
+grid, is always an error. Two spellings of one EPSG CRS (SNAP's ESRI WKT and
+EPSG:4326) are one CRS; transforms agree to 1e-6 pixel.
 
 Reading
 -------
@@ -122,11 +129,15 @@ validate_values=False) -> np.ndarray`` float32 ``(2, H, W)`` in
   bands are NaN (PyRate: nodata 0, so true zeros are lost: that is the files'
   convention), where only the coherence is, only the coherence;
 - ``window``: a ``rasterio.windows.Window`` of ``grid`` (integer, inside):
-  reads only that block, for chunk-aligned region writes;
+  reads only that block, for chunk-aligned region writes; the result equals
+  the same slice of a whole read, bit for bit. Each call opens the file(s)
+  once; windows whose rows are a multiple of the file's tile height do not
+  decompress a tile twice (``benchmarks/io_read.py``);
 - a file whose grid differs from ``grid``: RawDataError unless ``align``, then
   reprojected with rioxarray (``DataArray.rio.reproject`` onto the grid's
   CRS/transform/shape, bilinear; phase via cos/sin; only the part of the file
-  covering the window is read);
+  covering the window is read; one kernel scale for the whole grid so that
+  windows agree with a whole read to ~1e-3 pixel; NaN outside the file);
 - ``validate_values``: coherence outside [0, 1] (1e-5 tolerance) and wrapped
   phase beyond pi are RawDataError naming the file;
 - a truncated/corrupt file: RawDataError naming it.
