@@ -260,7 +260,12 @@ def _source_attrs(items: list[Any], inventory: Any, source: Any) -> dict[str, An
 
 # --------------------------------------------------------------- template
 def _template(plan: _Plan) -> Any:
-    """The lazy dataset whose ``to_zarr(compute=False)`` writes the store's skeleton."""
+    """The lazy dataset whose ``to_zarr(compute=False)`` writes the store's skeleton.
+
+    Its big variables are single-chunk dask arrays that are never computed: only
+    their metadata is written (the Zarr chunking comes from the encoding), and a
+    one-task graph costs nothing where a graph of every chunk costs seconds.
+    """
     import dask.array as da
     import rioxarray  # noqa: F401
     import xarray as xr
@@ -285,18 +290,18 @@ def _template(plan: _Plan) -> Any:
     pair = (schema.START_DATE, schema.DELAY)
     variables = {
         schema.INTERFEROGRAM: (schema.CUBE_DIMS, da.full(
-            (n_s, n_d, 2, height, width), np.nan, dtype="float32", chunks=(1, 1, 2, c, c)),
+            (n_s, n_d, 2, height, width), np.nan, dtype="float32", chunks=-1),
             {"long_name": "coherence (0..1) and wrapped phase (radians, [-pi, pi))"}),
-        DONE: (pair, da.zeros((n_s, n_d), dtype="uint8", chunks=1)),
-        ANNOTATED: (pair, da.zeros((n_s, n_d), dtype="int64", chunks=1)),
+        DONE: (pair, da.zeros((n_s, n_d), dtype="uint8", chunks=-1)),
+        ANNOTATED: (pair, da.zeros((n_s, n_d), dtype="int64", chunks=-1)),
     }
     if plan.table is not None:
         variables[schema.MASK] = (schema.MASK_DIMS, da.full(
-            (n_s, n_d, height, width), schema.MASK_FILL, dtype="uint8", chunks=(1, 1, c, c)),
+            (n_s, n_d, height, width), schema.MASK_FILL, dtype="uint8", chunks=-1),
             {"long_name": "moving area", "flag_values": [0, 1],
              "flag_meanings": "stable moving"})
         variables[schema.MOVE_ID] = (schema.MASK_DIMS, da.full(
-            (n_s, n_d, height, width), schema.MOVE_ID_FILL, dtype="int32", chunks=(1, 1, c, c)),
+            (n_s, n_d, height, width), schema.MOVE_ID_FILL, dtype="int32", chunks=-1),
             {"long_name": "annotated move id (0: none)"})
     if plan.layover is not None:
         variables[schema.LAYOVER] = ((schema.Y, schema.X), plan.layover.astype(bool),
