@@ -315,15 +315,21 @@ def _gather(source: str | Path | Sequence[str | Path], manifest: str | Path | No
             p = Path(item)
             if not p.exists():
                 raise RawFileNotFoundError(f"{p} does not exist; check the list of files")
-            files += [(f, False) for f in _walk(p)] if p.is_dir() else [(p, True)]
-        if not files:
+            if p.is_dir():
+                files += [(f, False) for f in _walk(p)]
+            elif is_manifest(p):
+                entries += read_manifest(p)
+            else:
+                files.append((p, True))
+        if not files and not entries:
             raise RawFileNotFoundError("the list of files is empty; give at least one raster")
     if manifest is not None:
         entries += read_manifest(manifest)
     by_path = {e.path.resolve(): e for e in entries}
     seen = {p.resolve() for p, _ in files}
     files += [(e.path, True) for e in entries if e.path.resolve() not in seen]
-    return files, by_path, label
+    # absolute paths: Dask workers may run in another working directory
+    return [(p.absolute(), explicit) for p, explicit in files], by_path, label
 
 
 def discover(source: str | Path | Sequence[str | Path], *, manifest: str | Path | None = None,

@@ -175,7 +175,14 @@ class Inventory:
 
         Equal fingerprints mean the same inputs, read the same way.
         """
-        payload = [[item.describe(), item.fingerprint()] for item in self.items]
+        payload = []
+        for item in self.items:
+            desc = item.describe()
+            # the same files reached by another spelling of their path are the same inputs
+            for key in ("phase_path", "coherence_path"):
+                if desc[key] is not None:
+                    desc[key] = str(Path(desc[key]).resolve())
+            payload.append([desc, item.fingerprint()])
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def to_frame(self) -> pd.DataFrame:

@@ -374,3 +374,24 @@ def test_dates_from_the_pair_folder(tmp_path: Path):
     write_raster(tmp_path / "20180106_20180130" / "coherence.tif", coh)
     (item,) = discover(tmp_path).items
     assert (item.first, item.delay, item.phase_unwrapped) == (T("2018-01-06"), 24, True)
+
+
+def test_relative_source_gives_absolute_paths_and_the_same_fingerprint(raw_layout: Path,
+                                                                       monkeypatch):
+    absolute = discover(raw_layout)
+    monkeypatch.chdir(raw_layout.parent)
+    relative = discover(Path(raw_layout.name))
+    assert all(i.phase_path.is_absolute() for i in relative.items)
+    assert relative.items == absolute.items
+    assert relative.fingerprint() == absolute.fingerprint()
+
+
+def test_manifest_in_a_list_of_files(tmp_path: Path):
+    coh, pha = rng_fields(14)
+    write_raster(tmp_path / "S1_20180702_20180708.tif", np.stack([coh, pha]),
+                 descriptions=("coherence", "phase"))
+    write_raster(tmp_path / "p.tif", pha)
+    (tmp_path / "m.csv").write_text("path,role,first_date,second_date\n"
+                                    "p.tif,phase,2018-07-08,2018-07-14\n")
+    inv = discover([tmp_path / "S1_20180702_20180708.tif", tmp_path / "m.csv"])
+    assert [i.delay for i in inv.items] == [6, 6] and inv.items[1].coherence_path is None
