@@ -19,6 +19,20 @@ array for array (each task rewrites whole chunks, so a task retried after a
 crash or a lost worker is harmless). A store built from other inputs
 (``schema.ATTR_FINGERPRINT``) is refused unless ``overwrite=True``.
 
+The store
+---------
+Zarr v3, zstd, chunks {start_date: 1, delay: 1, band: 2, y: C, x: C} (C = 500
+by default). Where a (start_date, delay) cell has no interferogram nothing is
+written, so the arrays read their fill values: ``interferogram`` NaN,
+``mask`` 255 (``_FillValue``), ``move_id`` -1 (``schema.MOVE_ID_FILL``).
+Root attributes: ``wavelength``, ``incidence_angle``, ``pass``,
+``polarisation`` (from the GDAL tags, when present), ``phase_was_unwrapped``
+(0/1), ``source``, the fingerprint, the template/complete flags (0/1),
+``chunk_size``, ``all_touched``. Beside the arrays: ``annotations.parquet``
+(GeoParquet, :func:`open_annotations`) and two internal (start_date, delay)
+arrays, ``build_done`` and ``build_annotated_pixels``, that
+:func:`open_cube` drops. Metadata is consolidated when the build completes.
+
 Examples
 --------
 >>> from isslide_cube.cube import build_cube, open_cube
@@ -717,9 +731,6 @@ def open_cube(store: str | Path) -> Any:
     ds = ds.assign_coords({schema.BAND: np.array([str(b) for b in ds[schema.BAND].values]),
                            schema.START_DATE: ds[schema.START_DATE].astype("datetime64[ns]"),
                            schema.END_DATE: ds[schema.END_DATE].astype("datetime64[ns]")})
-    for name in (schema.LAYOVER, schema.ZONE):
-        if name in ds:
-            ds[name] = ds[name].load()
     schema.validate_cube(ds)
     return ds
 
