@@ -60,3 +60,21 @@ def test_cli_writes_split_patches_of_a_built_cube(tiny_cube, tmp_path, capsys):
     assert counts.loc["eval", "patches"] > 0 and counts.loc["train", "patches"] > 0
     assert set(patches.zone.values[patches.split.values == "eval"]) == {"queyras"}
     assert str(counts.loc["train", "patches"]) in printed
+
+
+def test_counts_replay_matches_the_generator(tiny_cube):
+    """benchmarks.patches_counts --simulate replays the generator's annotations exactly."""
+    import sys
+    from pathlib import Path
+
+    from isslide_cube.cube import open_cube
+
+    sys.path.insert(0, str(Path(__file__).parents[2]))
+    from benchmarks.patches_counts import counts, simulate_cube
+
+    replay = simulate_cube("tiny", seed=0)
+    cube = open_cube(tiny_cube)
+    np.testing.assert_array_equal(replay.mask.values, cube.mask.values)
+    np.testing.assert_array_equal(replay.zone.values, cube.zone.values)
+    ours, _ = counts(replay, 64)
+    assert ours["patches"] == ours["locations"] * int(cube.has_interferogram.sum())
