@@ -505,7 +505,8 @@ def build_cube(
     Raises
     ------
     RawDataError, RawFileNotFoundError
-        Bad input (nothing is written).
+        Bad input (no store is left: values are checked while the tasks read
+        them, and a store started by this call is removed).
     CubeError
         ``store`` holds something else than a build of these inputs, and
         ``overwrite`` is False (it is left intact).
@@ -531,7 +532,15 @@ def build_cube(
     todo = _todo(plan) if resumed else list(range(len(plan.items)))
     log.info("building %s: %d of %d interferogram(s) to write", store, len(todo),
              len(plan.items))
-    _run(plan, todo, client, progress)
+    try:
+        _run(plan, todo, client, progress)
+    except RawDataError:
+        # A file's values are wrong (coherence outside [0, 1], a corrupt block): fixing
+        # it changes the inputs' fingerprint, so a store started here could never be
+        # resumed. Leave none behind; a resumed store is left as it was.
+        if not resumed:
+            shutil.rmtree(store, ignore_errors=True)
+        raise
     _finish(plan)
     return _summary(plan, len(todo), resumed, started)
 

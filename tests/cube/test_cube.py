@@ -302,3 +302,31 @@ def test_other_grid_needs_align(raw, tmp_path):
     np.testing.assert_array_equal(got, expected)
     # the file's pixel (r, c) is the grid's pixel (r + 1, c + 1)
     np.testing.assert_allclose(got[:, 5:30, 5:30], data[:, 4:29, 4:29], atol=1e-5)
+
+
+def test_coherence_out_of_range_leaves_no_store(raw, tmp_path):
+    first, second = pairs()[3]
+    tif = raw / "interferograms" / f"{schema.raw_stem(first, second)}.tif"
+    with rasterio.open(tif) as src:
+        data = src.read()
+    data[0, 3, 3] = 1.5
+    from .conftest import write_interferogram
+
+    write_interferogram(tif, first, second, data)
+    with pytest.raises(schema.RawDataError, match=rf"(?i){tif.name}.*coherence"):
+        build_cube(raw, tmp_path / "cube.zarr")
+    assert not (tmp_path / "cube.zarr").exists()
+
+
+def test_crash_while_writing_the_template_restarts_it(raw, tmp_path):
+    reference = open_cube(build_cube(raw, tmp_path / "ref.zarr", chunks=16).store)
+    store = tmp_path / "cube.zarr"
+    build_cube(raw, store, chunks=16)
+    root = zarr.open_group(store, mode="r+")
+    root.attrs.update({"isslide_template_complete": 0, schema.ATTR_COMPLETE: 0})
+    import shutil
+
+    shutil.rmtree(store / "mask")  # the template had not reached it
+    summary = build_cube(raw, store, chunks=16)
+    assert not summary.resumed and summary.written == 7
+    assert_stores_equal(open_cube(store), reference)
