@@ -83,7 +83,7 @@ def _to_nan(data: np.ndarray, nodata: float | None) -> np.ndarray:
     return data
 
 
-def _source_window(path: Path, target: Grid, margin: int = 2) -> Window | None:
+def _source_window(path: Path, target: Grid, margin: int) -> Window | None:
     """The window of ``path`` that covers ``target`` (plus a margin for resampling), or None."""
     from rasterio.warp import transform_bounds
 
@@ -140,13 +140,15 @@ def _read_aligned(path: Path, band: int, nodata: float | None, grid: Grid, targe
     Phase (``cyclic``) is resampled through its cosine and sine, so that values
     on both sides of the +-pi jump do not average to 0.
     """
-    win = _source_window(path, target)
+    scales = _scales(grid_of(path), grid)
+    # bilinear reaches 1 source pixel, 1/scale when downsampling: read that much around
+    margin = int(np.ceil(1.0 / min(1.0, *scales))) + 1
+    win = _source_window(path, target, margin)
     if win is None:  # the file does not reach the target window
         return np.full(target.shape, np.nan)
     data, transform, crs = _read_band(path, band, win)
     data = _to_nan(data, nodata)
     src = Grid(crs, transform, data.shape[1], data.shape[0])
-    scales = _scales(grid_of(path), grid)
     if cyclic:
         out = _reproject(np.stack([np.cos(data), np.sin(data)]), src, target, scales)
         return np.arctan2(out[1], out[0])

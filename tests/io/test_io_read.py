@@ -176,7 +176,7 @@ def test_align_other_crs_matches_rasterio_warp(tmp_path: Path):
     np.testing.assert_allclose(got[1], want_pha, atol=1e-4)
 
 
-@pytest.mark.parametrize("pixel, size", [(200.0, (14, 18)), (30.0, (100, 110))])
+@pytest.mark.parametrize("pixel, size", [(200.0, (14, 18)), (30.0, (100, 110)), (10.0, (300, 330))])
 def test_align_windows_equal_the_whole_read(tmp_path: Path, pixel, size):
     # 30 m pixels: downsampling, where GDAL widens its kernel by a per-chunk estimate unless told
     _utm_pair(tmp_path, pixel, size)
