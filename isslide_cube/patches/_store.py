@@ -125,6 +125,8 @@ def write_patches(cube_store: str | Path | xr.Dataset, out: str | Path, size: in
         log.warning(message)
         patches = patches.compute()
         encoding = {}
+    # object strings: Zarr v3 stores them with its specified variable-length string type
+    patches = patches.assign_coords({n: patches[n].astype(object) for n in (s.ZONE, s.BAND)})
     writer = patches.to_zarr(out, mode="w", compute=False, consolidated=False,
                              encoding=encoding)
     _compute(writer, client, progress)
