@@ -243,53 +243,63 @@ def bench_cpu(names: list[str], steps: int, n_train: int | None) -> None:
 
 
 # ------------------------------------------------------------------------- GPU
-def bench_gpu(steps: int) -> None:
-    if not torch.cuda.is_available():
+def _gpu_case(name: str, mode: str, data: torch.Tensor, target: torch.Tensor,
+              steps: int) -> float:
+    """ms per training step of ``name`` at batch 8, data already on the device."""
+    torch.manual_seed(0)
+    dev = data.device
+    model = build_model(name).to(dev).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5, fused=dev.type == "cuda")
+    net = model if mode == "eager" else torch.compile(model, mode="reduce-overhead")
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    n = len(data)
+
+    def step(i: int) -> None:
+        lo = (i * BATCH) % (n - BATCH + 1)
+        opt.zero_grad(set_to_none=True)
+        loss_fn(net(data[lo:lo + BATCH]), target[lo:lo + BATCH]).backward()
+        opt.step()
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    for i in range(10):  # warm-up: compilation and CUDA graph capture
+        step(i)
+    sync()
+    t0 = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    sync()
+    return (time.perf_counter() - t0) / steps * 1000
+
+
+def bench_gpu(steps: int, device: str = "cuda",
+              modes: tuple[str, ...] = ("eager", "reduce-overhead")) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
         print("  no CUDA device: GPU section skipped")
         return
-    dev = torch.device("cuda")
-    print(f"  device: {torch.cuda.get_device_name(dev)}, torch {torch.__version__}")
-    torch.backends.cudnn.benchmark = True
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        print(f"  device: {torch.cuda.get_device_name(dev)}, torch {torch.__version__}")
+        torch.backends.cudnn.benchmark = True
     # a synthetic dataset resident on the device; each step takes the next batch of 8
-    n = 512
+    n = 512 if dev.type == "cuda" else 32
     data = torch.randn(n, 3, 100, 100, device=dev)
     target = (torch.rand(n, 1, 100, 100, device=dev) > 0.8).float()
     protocol = {"resunet": 300, "fcn_resnet50": 600}
     steps_epoch = math.ceil(PAPER_TRAIN / BATCH)
     print(f"  {'model':<14} {'mode':<16} {'ms/step':>8} {'s/epoch':>8} {'protocol':>10}")
     for name, epochs in protocol.items():
-        for mode in ("eager", "reduce-overhead"):
-            torch.manual_seed(0)
-            model = build_model(name).to(dev)
-            opt = torch.optim.Adam(model.parameters(), lr=1e-5, fused=True)
-            net = model if mode == "eager" else torch.compile(model, mode="reduce-overhead")
-            loss_fn = torch.nn.BCEWithLogitsLoss()
-            model.train()
-
-            def step(i):
-                lo = (i * BATCH) % n
-                x, y = data[lo:lo + BATCH], target[lo:lo + BATCH]
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(net(x), y)
-                loss.backward()
-                opt.step()
+        for mode in modes:
             try:
-                for i in range(10):  # warm-up: compilation and CUDA graph capture
-                    step(i)
-                torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                for i in range(steps):
-                    step(i)
-                torch.cuda.synchronize()
+                ms = _gpu_case(name, mode, data, target, steps)
             except Exception as err:  # report and go on with the next configuration
-                print(f"  {name:<14} {mode:<16} failed: {type(err).__name__}: {err}"[:200])
+                print(f"  {name:<14} {mode:<16} failed: {type(err).__name__}: {err}"[:300])
                 continue
-            ms = (time.perf_counter() - t0) / steps * 1000
+            finally:
+                if dev.type == "cuda":
+                    torch.cuda.empty_cache()
             total = ms / 1000 * steps_epoch * epochs
             print(f"  {name:<14} {mode:<16} {ms:8.2f} {ms / 1000 * steps_epoch:8.2f} "
-                  f"{total / 60:7.1f} min  ({epochs} epochs)", flush=True)
-            del model, net, opt
-            torch.cuda.empty_cache()
+                  f"{total / 60:7.1f} min  ({epochs} epochs x {steps_epoch} steps)", flush=True)
 
 
 def main(argv=None) -> None:
@@ -297,6 +307,8 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer steps")
     parser.add_argument("--patches", type=Path, default=None, help="count this store's train side")
     parser.add_argument("--gpu", action="store_true", help="time steps on CUDA too")
+    parser.add_argument("--gpu-device", default="cuda",
+                        help="device of the --gpu section (cpu: a smoke test, eager only)")
     parser.add_argument("--skip-loader", action="store_true")
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -329,7 +341,9 @@ def main(argv=None) -> None:
         bench_cpu(names, steps, n_train)
     if args.gpu:
         print(f"\n3. GPU training step, batch {BATCH}, data on the device")
-        bench_gpu(steps=50 if args.quick else 200)
+        modes = ("eager",) if args.gpu_device == "cpu" else ("eager", "reduce-overhead")
+        bench_gpu(steps=(2 if args.gpu_device == "cpu" else 50 if args.quick else 200),
+                  device=args.gpu_device, modes=modes)
 
 
 if __name__ == "__main__":

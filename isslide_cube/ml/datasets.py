@@ -65,7 +65,7 @@ class TrainingDataError(schema.TrainingError):
 
 
 def open_patches_store(patches: str | Path | xr.Dataset) -> xr.Dataset:
-    """Open a patches store lazily (no dask: reads go straight to Zarr, chunk by chunk).
+    """Open a patches store lazily with ``isslide_cube.patches.open_patches``.
 
     Parameters
     ----------
@@ -76,24 +76,24 @@ def open_patches_store(patches: str | Path | xr.Dataset) -> xr.Dataset:
     Raises
     ------
     isslide_cube.schema.TrainingError
-        When the path does not exist or is not a patches store.
+        When the path does not exist or is not a valid patches store.
     """
     if isinstance(patches, xr.Dataset):
         return patches
+    from isslide_cube.patches import open_patches
+
     path = Path(patches)
     if not path.exists():
         raise TrainingDataError(f"patches store {path} does not exist; write one with "
                                 "`isslide-cube patches CUBE OUT`")
     try:
         with warnings.catch_warnings():  # stores need not be consolidated
-            warnings.filterwarnings("ignore", message=".*consolidated metadata", category=RuntimeWarning)
-            ds = xr.open_zarr(path, chunks=None)
-    except Exception as err:  # zarr raises several types for a non-store folder
+            warnings.filterwarnings("ignore", message=".*consolidated", category=RuntimeWarning)
+            return open_patches(path)
+    except schema.PatchesError as err:
+        raise TrainingDataError(f"{path} is not a valid patches store: {err}") from err
+    except (OSError, ValueError, KeyError) as err:  # zarr's errors for a non-store folder
         raise TrainingDataError(f"{path} is not a readable Zarr patches store ({err})") from err
-    report = schema.validate_patches(ds, raise_on_error=False)
-    if not report:
-        raise TrainingDataError(f"{path}: {report}")
-    return ds
 
 
 def select_samples(ds: xr.Dataset, split: str | None, *, source: str = "patches") -> np.ndarray:
@@ -110,7 +110,7 @@ def select_samples(ds: xr.Dataset, split: str | None, *, source: str = "patches"
     if schema.SPLIT not in ds.coords:
         raise TrainingDataError(f"{source} has no '{schema.SPLIT}' coordinate, so there is no "
                                 f"'{split}' side; {_SPLIT_HINT}")
-    values = np.asarray(ds[schema.SPLIT].values).astype(str)
+    values = np.array(ds[schema.SPLIT].values.tolist(), dtype=str)  # StringDType-safe
     return np.flatnonzero(values == split)
 
 
@@ -331,7 +331,8 @@ def _sample_metadata(ds: xr.Dataset, indices: np.ndarray) -> dict[str, list[Any]
         if name in coords:
             out[name] = [int(v) for v in np.asarray(coords[name].values)[indices]]
     if schema.ZONE in coords:
-        out["zone"] = [str(v) for v in np.asarray(coords[schema.ZONE].values)[indices]]
+        zones = coords[schema.ZONE].values.tolist()
+        out["zone"] = [str(zones[i]) for i in indices]
     out["index"] = [int(i) for i in indices]
     return out
 

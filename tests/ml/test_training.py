@@ -173,3 +173,17 @@ def test_device_batches_match_the_dataset_encoding(patches_store):
     one = torch.cat([b["image"] for b in shuffled.epoch(0, 8)])
     assert torch.equal(one, torch.cat([b["image"] for b in shuffled.epoch(0, 8)]))
     assert not torch.equal(one, torch.cat([b["image"] for b in shuffled.epoch(1, 8)]))
+
+
+def test_prior_bias_starts_at_the_logit_of_the_moving_fraction(patches_store):
+    from isslide_cube.ml.datasets import PatchDataset
+    from isslide_cube.ml.models import build_model
+    from isslide_cube.ml.training import _set_prior_bias
+
+    ds = PatchDataset(patches_store, split="train")
+    frac = float((ds._memory[1] == 1).mean())  # the masks themselves, not the coordinate
+    net = build_model("resunet", width=4, depth=2)
+    _set_prior_bias(net, ds)
+    assert net.head.bias.item() == pytest.approx(np.log(frac / (1 - frac)), rel=1e-5)
+    assert resolve_config("resunet", "quick")["prior_bias"] is True
+    assert resolve_config("resunet", "paper")["prior_bias"] is False
