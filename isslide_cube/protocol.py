@@ -16,9 +16,10 @@ finish within an hour on 2 CPU cores.
 Running side by side. At batch 8 on 100 x 100 patches a GPU is launch-bound (the
 training issue measured 9.2 ms/step for ResUNet and 26 ms/step for FCN-ResNet50 in
 eager PyTorch on an H200, far below the GPU's arithmetic throughput), so on CUDA the
-configurations train concurrently, one process each on the same GPU
-(``parallel`` = all of them by default, each process launching its own kernels;
-``parallel=1`` on CPU, where the cores are the limit). Projected time on one
+configurations train concurrently, one spawned process each on the same GPU
+(``parallel`` = all of them by default, each process launching its own kernels, with
+the training issue's fast path ``compile=True``; ``parallel=1`` on CPU, where the cores
+are the limit). Logs of each process: ``OUT/<label>.log``. Projected time on one
 H100-class GPU, from those step times (603 steps per epoch at 4,821 patches):
 run one after another, FCN-S/P ~157 min each, DeepLabV3-S/P ~3 h each, the three
 U-Nets ~28 min each: about 12 hours; side by side the wall time is bounded by
@@ -36,9 +37,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,31 +104,23 @@ def configurations(weights: str | Path | None = None,
 
 
 def _train_kwargs(conf: Configuration, weights: Path | None, quick: bool, seed: int,
-                  device: str, epochs: int | None) -> dict[str, Any]:
-    return {"model": conf.model, "preset": "quick" if quick else "paper",
-            "epochs": epochs,
-            "seed": seed, "weights": weights, "device": device, "resume": False}
+                  device: str, epochs: int | None, fast: bool) -> dict[str, Any]:
+    kw = {"model": conf.model, "preset": "quick" if quick else "paper", "epochs": epochs,
+          "seed": seed, "weights": weights, "device": device}
+    if fast:  # the training issue's fast path: CUDA graphs of the step, data on the device
+        kw["compile"] = True
+    return kw
 
 
 def _is_done(run_dir: Path) -> bool:
     return (run_dir / "best.pt").exists() and (run_dir / "DONE").exists()
 
 
-def _train_cmd(patches: Path, run_dir: Path, kw: dict[str, Any]) -> list[str]:
-    cmd = [sys.executable, "-m", "isslide_cube.cli", "train", str(patches), str(run_dir),
-           "--model", kw["model"], "--preset", kw["preset"], "--seed", str(kw["seed"]),
-           "--device", kw["device"], "--overwrite"]
-    if kw["epochs"] is not None:
-        cmd += ["--epochs", str(kw["epochs"])]
-    if kw["weights"] is not None:
-        cmd += ["--weights", str(kw["weights"])]
-    return cmd
-
-
 def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
               weights: str | Path | None = None, device: str = "auto", seed: int = 0, *,
               parallel: int | None = None, only: tuple[str, ...] | None = None,
-              epochs: int | None = None, progress: bool = True) -> str:
+              epochs: int | None = None, fast: bool | None = None,
+              progress: bool = True) -> str:
     """Train and evaluate every configuration of the paper; write Table I and Figure 3.
 
     Each configuration trains in ``OUT/<label>/`` (a finished run, marked by
@@ -159,6 +149,9 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
         Labels to run (default all seven).
     epochs
         Override the preset's epochs (all configurations).
+    fast
+        Train with ``compile=True`` (``torch.compile(mode="reduce-overhead")``: CUDA
+        graphs); default on CUDA only.
 
     Returns
     -------
@@ -181,16 +174,20 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
         parallel = len(confs) if device.startswith("cuda") else 1
     todo = [(c, w) for c, w in confs if not _is_done(out / c.slug)]
     t0 = time.perf_counter()
+    if fast is None:
+        fast = device.startswith("cuda")
+    kwargs = {c.label: _train_kwargs(c, w, quick, seed, device, epochs, fast) for c, w in todo}
     if parallel > 1 and len(todo) > 1:
-        _train_side_by_side(store, out, todo, quick, seed, device, epochs, parallel)
+        _train_side_by_side(store, out, todo, kwargs, parallel)
     else:
         from isslide_cube.ml.training import train
 
-        for conf, w in todo:
+        for conf, _ in todo:
             log.info("training %s", conf.label)
-            kw = _train_kwargs(conf, w, quick, seed, device, epochs)
-            train(store, out / conf.slug, overwrite=True, progress=progress, **kw)
-            (out / conf.slug / "DONE").write_text(json.dumps({"seconds": time.perf_counter() - t0}))
+            t1 = time.perf_counter()
+            train(store, out / conf.slug, overwrite=True, progress=progress, **kwargs[conf.label])
+            (out / conf.slug / "DONE").write_text(
+                json.dumps({"seconds": time.perf_counter() - t1}))
     log.info("training took %.0f s", time.perf_counter() - t0)
 
     sel = _split_samples(open_patches(store), "eval")
@@ -211,31 +208,43 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
     return text + f"\nwrote {out / 'table1.md'}\nwrote {out / 'table1.json'}"
 
 
-def _train_side_by_side(store: Path, out: Path, todo: list, quick: bool, seed: int,
-                        device: str, epochs: int | None, parallel: int) -> None:
-    """One ``isslide-cube train`` process per configuration, ``parallel`` at a time."""
+def _train_one(store: str, run_dir: str, kw: dict[str, Any], log_path: str) -> None:
+    """Body of one side-by-side process (spawned: a fresh interpreter, its own CUDA context)."""
+    logging.basicConfig(filename=log_path, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from isslide_cube.ml.training import train
+
+    result = train(store, run_dir, overwrite=True, progress=False, **kw)
+    logging.getLogger(__name__).info("%s", result)
+
+
+def _train_side_by_side(store: Path, out: Path, todo: list, kwargs: dict[str, dict[str, Any]],
+                        parallel: int) -> None:
+    """One spawned process per configuration, ``parallel`` at a time, on the same device."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # never fork a process that may hold CUDA state
     pending = list(todo)
-    running: list[tuple[Any, subprocess.Popen, Any]] = []
+    running: list[tuple[Configuration, Any]] = []
     failed = []
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     while pending or running:
         while pending and len(running) < parallel:
-            conf, w = pending.pop(0)
-            run_dir = out / conf.slug
-            run_dir.parent.mkdir(parents=True, exist_ok=True)
-            logf = open(out / f"{conf.slug}.log", "w")  # noqa: SIM115 (closed below)
-            cmd = _train_cmd(store, run_dir, _train_kwargs(conf, w, quick, seed, device, epochs))
-            log.info("start %s: %s", conf.label, " ".join(cmd))
-            running.append((conf, subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                                   env=env), logf))
-        time.sleep(2.0)
+            conf, _ = pending.pop(0)
+            proc = ctx.Process(target=_train_one, name=f"train-{conf.slug}",
+                               args=(str(store), str(out / conf.slug), kwargs[conf.label],
+                                     str(out / f"{conf.slug}.log")))
+            proc.start()
+            log.info("started %s (pid %d, log %s)", conf.label, proc.pid,
+                     out / f"{conf.slug}.log")
+            running.append((conf, proc))
+        time.sleep(1.0)
         for item in list(running):
-            conf, proc, logf = item
-            if proc.poll() is None:
+            conf, proc = item
+            if proc.is_alive():
                 continue
+            proc.join()
             running.remove(item)
-            logf.close()
-            if proc.returncode == 0:
+            if proc.exitcode == 0:
                 (out / conf.slug / "DONE").write_text("{}")
                 log.info("%s finished", conf.label)
             else:

@@ -73,13 +73,19 @@ def test_configurations_skip_pretrained_without_weights(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parallel", [1, 2])
-def test_run_paper_quick(patches_store, tmp_path, parallel):
+def test_run_paper_quick_side_by_side(patches_store, tmp_path):
+    # two configurations trained at once, one spawned process each (the GPU path)
+    parallel, only = 2, ("UNet", "SepUNet")
     out = tmp_path / "paper"
-    text = run_paper(patches_store, out, quick=True, device="cpu", only=("UNet", "SepUNet"),
+    text = run_paper(patches_store, out, quick=True, device="cpu", only=only,
                      epochs=1, parallel=parallel, progress=False)
-    assert "| UNet |" in text and "| SepUNet |" in text
+    assert all(f"| {label} |" in text for label in only)
     table = json.loads((out / "table1.json").read_text())
-    assert set(table) == {"UNet", "SepUNet"}
+    assert set(table) == set(only)
     assert (out / "figure3.png").exists() and (out / "curves.png").exists()
-    assert (out / "unet" / "DONE").exists() and (out / "unet" / "metrics.json").exists()
+    assert (out / "sepunet" / "DONE").exists() and (out / "sepunet" / "metrics.json").exists()
+    # a finished configuration is not retrained when the protocol is rerun
+    stamp = (out / "sepunet" / "best.pt").stat().st_mtime_ns
+    run_paper(patches_store, out, quick=True, device="cpu", only=only, epochs=1,
+              parallel=parallel, progress=False)
+    assert (out / "sepunet" / "best.pt").stat().st_mtime_ns == stamp
