@@ -89,7 +89,8 @@ Errors (every problem of a discovery is listed at once, each with its file and f
 The objects
 -----------
 ``Inventory`` (dataclass): ``items: list[InterferogramSource]`` sorted by (first,
-second); ``skipped: list[tuple[Path, str]]``; ``warnings: list[str]``; ``source``;
+second); ``skipped: list[tuple[Path, str]]``; ``warnings: list[str]`` (also
+issued together as one :class:`RawDataWarning`, a ``UserWarning``); ``source``;
 ``dates``, ``start_dates``, ``delays`` (sorted distinct values, from the data);
 ``any_unwrapped``; ``fingerprint() -> str`` (sha256 of every item's
 description and files' path/size/mtime); ``to_frame()``; ``summary() -> str``.
@@ -156,7 +157,7 @@ Examples
 30 interferogram(s) on 13 date(s) from 2018-01-06 to 2018-07-17; delays (days): 12, 24, ...
 """
 
-from isslide_cube.io.discover import discover
+from isslide_cube.io.discover import RawDataWarning, discover
 from isslide_cube.io.grid import Grid, check_grids, grid_of
 from isslide_cube.io.manifest import ManifestEntry, read_manifest
 from isslide_cube.io.names import parse_dates, parse_role
@@ -173,6 +174,7 @@ __all__ = [
     "InterferogramSource",
     "Inventory",
     "ManifestEntry",
+    "RawDataWarning",
     "check_grids",
     "discover",
     "grid_of",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings as _warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,10 @@ from isslide_cube.schema import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class RawDataWarning(UserWarning):
+    """A raw input is usable but not as expected (no coherence, dates that disagree...)."""
 
 # Extensions GDAL opens that exporters use for interferograms (.img: ENVI in SNAP's .data folders).
 RASTER_SUFFIXES = frozenset({".tif", ".tiff", ".img", ".vrt"})
@@ -402,8 +407,10 @@ def discover(source: str | Path | Sequence[str | Path], *, manifest: str | Path 
             f"Understood: {names.understood_names()}. For other names, list the files in a "
             "manifest (CSV/JSON with columns path, role, first_date, second_date) and pass it "
             "as the source or as manifest=")
-    for message in warnings:
-        log.warning(message)
+    if warnings:
+        # one warning per discovery (all its messages), so that none is de-duplicated away
+        _warnings.warn(f"discovering interferograms in {label}: {len(warnings)} warning(s):\n"
+                       + "\n".join(f"  - {w}" for w in warnings), RawDataWarning, stacklevel=2)
     skipped.sort(key=lambda pr: str(pr[0]))
     inventory = Inventory(items=items, skipped=skipped, warnings=warnings, source=source)
     log.info("discovered %d interferogram(s) in %s, skipped %d file(s)", len(items), label,

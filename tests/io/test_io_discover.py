@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import rasterio
 from io_rasters import LICSAR_PAIRS, PYRATE, RAW_PAIRS, H, W, rng_fields, write_raster
 
-from isslide_cube.io import check_grids, discover, read_interferogram
+from isslide_cube.io import RawDataWarning, check_grids, discover, read_interferogram
 from isslide_cube.io.sources import COHERENCE_SCALE_8BIT
 
 T = pd.Timestamp
@@ -184,16 +183,15 @@ def test_unwrapped_tag(tmp_path: Path):
     assert item.phase_unwrapped
 
 
-def test_name_and_tag_dates_disagree_warns(tmp_path: Path, caplog):
+def test_name_and_tag_dates_disagree_warns(tmp_path: Path):
     coh, pha = rng_fields(5)
     write_raster(tmp_path / "phase_20200101_20200113.tif", pha,
                  tags={"FIRST_DATE": "2020-01-01", "SECOND_DATE": "2020-01-19"})
     write_raster(tmp_path / "coh_20200101_20200113.tif", coh)
-    with caplog.at_level(logging.WARNING):
+    with pytest.warns(RawDataWarning, match="2020-01-19; the name is used"):
         inv = discover(tmp_path)
     assert inv.items[0].delay == 12
     assert any("the name is used" in w for w in inv.warnings)
-    assert "the name is used" in caplog.text
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -238,14 +236,14 @@ def test_manifest_beside_a_folder(tmp_path: Path):
     assert {p.name for p, _ in inv.skipped} == {"extra.csv"}
 
 
-def test_phase_without_coherence_warns_and_reads_nan(tmp_path: Path, caplog):
+def test_phase_without_coherence_warns_and_reads_nan(tmp_path: Path):
     _, pha = rng_fields(8)
     write_raster(tmp_path / "20180106_20180130.geo.diff_pha.tif", pha)
-    with caplog.at_level(logging.WARNING):
+    with pytest.warns(RawDataWarning, match="no coherence for pair 2018-01-06/2018-01-30"):
         inv = discover(tmp_path)
     (item,) = inv.items
     assert item.coherence_path is None and not item.has_coherence
-    assert "no coherence" in inv.warnings[0] and "no coherence" in caplog.text
+    assert "no coherence" in inv.warnings[0]
     got = read_interferogram(item)
     assert np.isnan(got[0]).all()
     np.testing.assert_array_equal(got[1], pha)
@@ -257,7 +255,8 @@ def test_coherence_without_phase_is_skipped(tmp_path: Path):
     write_raster(tmp_path / "20180106_20180130.geo.diff_pha.tif", pha)
     write_raster(tmp_path / "20180106_20180130.geo.cc.tif", coh)
     write_raster(tmp_path / "20180130_20180211.geo.cc.tif", coh)
-    inv = discover(tmp_path)
+    with pytest.warns(RawDataWarning, match="coherence without a phase file"):
+        inv = discover(tmp_path)
     assert len(inv.items) == 1
     assert any("has no phase" in why for _, why in inv.skipped)
     assert any("coherence without a phase" in w for w in inv.warnings)
@@ -393,5 +392,6 @@ def test_manifest_in_a_list_of_files(tmp_path: Path):
     write_raster(tmp_path / "p.tif", pha)
     (tmp_path / "m.csv").write_text("path,role,first_date,second_date\n"
                                     "p.tif,phase,2018-07-08,2018-07-14\n")
-    inv = discover([tmp_path / "S1_20180702_20180708.tif", tmp_path / "m.csv"])
+    with pytest.warns(RawDataWarning, match="no coherence"):
+        inv = discover([tmp_path / "S1_20180702_20180708.tif", tmp_path / "m.csv"])
     assert [i.delay for i in inv.items] == [6, 6] and inv.items[1].coherence_path is None

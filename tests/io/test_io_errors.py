@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from io_rasters import PYRATE, rng_fields, write_raster
 
-from isslide_cube.io import check_grids, discover, grid_of, read_interferogram, read_manifest
+from isslide_cube.io import (
+    RawDataWarning,
+    check_grids,
+    discover,
+    grid_of,
+    read_interferogram,
+    read_manifest,
+)
 from isslide_cube.schema import RawDataError, RawFileNotFoundError
 
 
@@ -97,7 +104,8 @@ def test_phase_without_coherence_required(tmp_path: Path):
     _pair(tmp_path)
     _, pha = rng_fields(2)
     lone = write_raster(tmp_path / "20180130_20180211.geo.diff_pha.tif", pha)
-    assert len(discover(tmp_path).items) == 2
+    with pytest.warns(RawDataWarning, match="no coherence"):
+        assert len(discover(tmp_path).items) == 2
     with pytest.raises(RawDataError, match=rf"{lone.name}: phase of pair 2018-01-30/2018-02-11 "
                                            "has no coherence file"):
         discover(tmp_path, require_coherence=True)
