@@ -27,6 +27,7 @@ def _pos(ds, first, second):
 
 
 # ------------------------------------------------------------------ schema
+@pytest.mark.slow  # checks every interferogram of a cube
 def test_handmade_raw_builds_the_schema(raw, tmp_path):
     store = tmp_path / "cube.zarr"
     summary = build_cube(raw, store, chunks=16)
@@ -153,6 +154,7 @@ def test_pyrate_real_files(tmp_path):
 
 
 # ------------------------------------------------------------------- resume
+@pytest.mark.slow  # builds two or three cubes
 def test_resume_after_a_partial_build_equals_a_full_build(raw, tmp_path):
     reference = open_cube(build_cube(raw, tmp_path / "ref.zarr", chunks=16).store)
     store = tmp_path / "cube.zarr"
@@ -175,6 +177,7 @@ def test_resume_after_a_partial_build_equals_a_full_build(raw, tmp_path):
     assert again.written == 0
 
 
+@pytest.mark.slow  # builds two or three cubes
 def test_store_built_from_other_inputs_is_refused(raw, tmp_path):
     store = tmp_path / "cube.zarr"
     build_cube(raw, store, chunks=16)
@@ -318,6 +321,7 @@ def test_coherence_out_of_range_leaves_no_store(raw, tmp_path):
     assert not (tmp_path / "cube.zarr").exists()
 
 
+@pytest.mark.slow  # builds two or three cubes
 def test_crash_while_writing_the_template_restarts_it(raw, tmp_path):
     reference = open_cube(build_cube(raw, tmp_path / "ref.zarr", chunks=16).store)
     store = tmp_path / "cube.zarr"
