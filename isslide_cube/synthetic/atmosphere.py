@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 TURBULENCE_BETA = 8.0 / 3.0
 #: outer scale (m) at which the turbulent standard deviation is defined
 OUTER_SCALE_M = 30_000.0

@@ -181,7 +181,7 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
     weather = rng_weather.uniform(0.88, 1.0, p.n_dates)
     nodata = _nodata_mask(shape, p.nodata_corner)
     zone_names, zone_geoms = _zone_geometries(p)
-    zone = rasterize(((g, schema.ZONES.index(n)) for n, g in zip(zone_names, zone_geoms)),
+    zone = rasterize(((g, schema.ZONES.index(n)) for n, g in zip(zone_names, zone_geoms, strict=True)),
                      out_shape=shape, transform=transform, fill=0, dtype="uint8")
     invalid = layover | shadow | nodata
     mv_list = moves.place_moves(p, rng_moves, dem, spacing, zone, cover, invalid, (lons, lats), dates)
@@ -203,12 +203,12 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
         stem = schema.raw_stem(dates[i1], dates[i2])
         disp = np.zeros(shape, dtype="float32")
         peaks = [mv.peak_displacement(i1, i2, p.step_days) for mv in mv_list]
-        for (win, bump), peak in zip(bumps, peaks):
+        for (win, bump), peak in zip(bumps, peaks, strict=True):
             if peak:
                 disp[win] += np.float32(peak) * bump
         gamma = coherence.true_coherence(cover, delay, (weather[i1], weather[i2]), texture,
                                          layover, shadow)
-        for (win, _), peak in zip(bumps, peaks):
+        for (win, _), peak in zip(bumps, peaks, strict=True):
             if peak:
                 gy, gx = np.gradient(disp[win] * np.float32(k))
                 gamma[win] *= coherence.gradient_decorrelation(np.hypot(gy, gx))
@@ -231,7 +231,7 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
             coh_name = f"{TRUTH_COHERENCE}/{stem}.tif"
             writer.write_raster(out / coh_name, gamma, transform, description="true_coherence")
             files.append(coh_name)
-        for mv, (win, bump), peak in zip(mv_list, bumps, peaks):
+        for mv, (win, bump), peak in zip(mv_list, bumps, peaks, strict=True):
             if not peak:
                 continue
             wt = window_transform(Window(win[1].start, win[0].start, bump.shape[1], bump.shape[0]),
@@ -264,7 +264,7 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
     writer.write_raster(out / TRUTH_LANDCOVER, cover, transform, description="landcover",
                         codes=",".join(f"{i}={n}" for i, n in enumerate(terrain.COVER_NAMES)))
     footprint = np.zeros(shape, dtype="int32")
-    for mv, (win, bump) in zip(mv_list, bumps):
+    for mv, (win, bump) in zip(mv_list, bumps, strict=True):
         footprint[win] = np.where(bump > 0, np.int32(mv.move_id), footprint[win])
     writer.write_raster(out / TRUTH_FOOTPRINT, footprint, transform, description="move_id")
     writer.write_zones(out / schema.RAW_ZONES, zone_names, zone_geoms, iso[-1])

@@ -11,6 +11,8 @@ block rows so memory stays a few times the image size at paper scale.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
@@ -25,7 +27,7 @@ def _taper(window: int, step: int) -> np.ndarray:
 
 
 def goldstein(phase: np.ndarray, alpha: float = 1.0, window: int = 64, step: int = 32,
-              smooth: int = 3, strip: int = 16) -> np.ndarray:
+              smooth: int = 3, strip: int = 16, threads: int = 2) -> np.ndarray:
     """Goldstein-filtered wrapped phase.
 
     Parameters
@@ -42,6 +44,8 @@ def goldstein(phase: np.ndarray, alpha: float = 1.0, window: int = 64, step: int
         Size of the uniform smoothing of the amplitude spectrum.
     strip
         Block rows processed at once (memory/speed trade-off only).
+    threads
+        Threads filtering strips concurrently (the result does not depend on it).
 
     Returns
     -------
@@ -72,27 +76,36 @@ def goldstein(phase: np.ndarray, alpha: float = 1.0, window: int = 64, step: int
     w2 = np.outer(taper, taper)
     acc = np.zeros(zp.shape, dtype="complex64")
     view = np.lib.stride_tricks.sliding_window_view(zp, (window, window))[::step, ::step]
-    for by0 in range(0, nby, strip):
+    m = window // step
+    acc_t = acc.reshape(acc.shape[0] // step, step, acc.shape[1] // step, step)
+
+    def filtered(by0: int) -> np.ndarray:
         blocks = np.ascontiguousarray(view[by0: by0 + strip])  # (sy, nbx, w, w)
         if alpha != 0.0:
-            spec = sfft.fft2(blocks, axes=(-2, -1), workers=-1)
+            spec = sfft.fft2(blocks, axes=(-2, -1), workers=1)
             amp = np.abs(spec)
             if smooth > 1:
                 amp = ndimage.uniform_filter(amp, size=(1, 1, smooth, smooth), mode="wrap")
             amp /= np.maximum(amp.max(axis=(-2, -1), keepdims=True), 1e-12)
-            spec *= amp**alpha
-            blocks = sfft.ifft2(spec, axes=(-2, -1), workers=-1).astype("complex64")
+            if alpha != 1.0:
+                amp **= alpha
+            spec *= amp
+            blocks = sfft.ifft2(spec, axes=(-2, -1), workers=1).astype("complex64")
         blocks *= w2
-        # Overlap-add without a Python loop over blocks: split each block into
-        # (window/step)^2 tiles of step x step and add each tile family at once.
-        m = window // step
-        sy = blocks.shape[0]
-        tiles = blocks.reshape(sy, nbx, m, step, m, step)
-        t0 = by0
-        acc_t = acc.reshape(acc.shape[0] // step, step, acc.shape[1] // step, step)
-        for a in range(m):
-            for b in range(m):
-                acc_t[t0 + a: t0 + a + sy, :, b: b + nbx, :] += tiles[:, :, a, :, b, :].transpose(0, 2, 1, 3)
+        return blocks
+
+    # Strips are filtered on `threads` threads (numpy and pocketfft release the GIL) but
+    # added in order, so the result does not depend on the number of threads.
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for by0, blocks in zip(range(0, nby, strip), pool.map(filtered, range(0, nby, strip)), strict=True):
+            # Overlap-add without a Python loop over blocks: split each block into
+            # (window/step)^2 tiles of step x step and add each tile family at once.
+            sy = blocks.shape[0]
+            tiles = blocks.reshape(sy, nbx, m, step, m, step)
+            for a in range(m):
+                for b in range(m):
+                    acc_t[by0 + a: by0 + a + sy, :, b: b + nbx, :] += \
+                        tiles[:, :, a, :, b, :].transpose(0, 2, 1, 3)
     out = np.angle(acc[pad: pad + ny, pad: pad + nx]).astype("float32")
     out = np.where(out >= np.pi, out - np.float32(2 * np.pi), out).astype("float32")
     out[nodata] = np.nan

@@ -166,7 +166,7 @@ def place_moves(preset: Preset, rng: np.random.Generator, dem: np.ndarray,
     taken: list[tuple[int, int, float]] = []
     ue, un = sensor_unit()
     inc = np.deg2rad(39.0)
-    for zi, ci in sorted({(int(z), int(c)) for z, c in zip(zones, classes)}):
+    for zi, ci in sorted({(int(z), int(c)) for z, c in zip(zones, classes, strict=True)}):
         members = np.flatnonzero((zones == zi) & (classes == ci))
         zone_code = ZONES.index(names[zi])
         ok = (zone == zone_code) & ~invalid & (cover != WATER)

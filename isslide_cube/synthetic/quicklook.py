@@ -152,7 +152,7 @@ def _plot_pair(raw: Path, mv: pd.Series, stems: dict, anns: dict, delays: tuple[
                out: Path, plt) -> Path:
     half = max(40, int(2.2 * mv["semi_major_m"] / 22.0))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), constrained_layout=True)
-    for ax, d in zip(axes, delays):
+    for ax, d in zip(axes, delays, strict=True):
         coh, pha, extent = _read(raw / stems[d]["interferogram"])
         r0, c0 = max(0, int(mv["row"]) - half), max(0, int(mv["col"]) - half)
         r1, c1 = min(pha.shape[0], int(mv["row"]) + half), min(pha.shape[1], int(mv["col"]) + half)

@@ -41,7 +41,7 @@ def test_phase_histogram_matches_pdf():
     edges = np.linspace(-np.pi, np.pi, 41)
     hist, _ = np.histogram(phase, edges, density=True)
     expected = [integrate.quad(multilook_phase_pdf, a, b, args=(0.5, LOOKS))[0] / (b - a)
-                for a, b in zip(edges[:-1], edges[1:])]
+                for a, b in zip(edges[:-1], edges[1:], strict=True)]
     np.testing.assert_allclose(hist, expected, rtol=0.06, atol=0.005)
 
 
