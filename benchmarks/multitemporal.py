@@ -40,13 +40,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--temporal", default="start")
     p.add_argument("--out", type=Path, default=Path("/tmp/isslide_bench_multitemporal"))
-    p.add_argument("--quick", action="store_true", help="tiny preset, 2 epochs, small nets")
+    p.add_argument("--quick", action="store_true", help="tiny preset, 2 epochs")
+    p.add_argument("--models", nargs="+", default=None,
+                   help="subset of: resunet early_fusion_resunet convgru_unet temporal_attention_unet")
     args = p.parse_args(argv)
     if args.quick:
         args.preset, args.epochs = "tiny", args.epochs or 2
     epochs = args.epochs or 8
     size = 64 if args.preset == "tiny" else 100
-    net_kw = {"width": 8, "depth": 3} if args.quick else {}
+    # one network size for every model, so the comparison is about the input, not the width
+    net_kw = {"width": 8, "depth": 3}
 
     from isslide_cube import synthetic
     from isslide_cube.cube import build_cube, open_cube
@@ -73,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
                (f"convgru_unet ({args.temporal})", "convgru_unet", args.temporal),
                (f"temporal_attention_unet ({args.temporal})", "temporal_attention_unet",
                 args.temporal)]
+    if args.models:
+        configs = [c for c in configs if c[1] in args.models]
     rows, seconds = {}, {}
     for label, model, temporal in configs:
         run = out / "runs" / label.split()[0]
