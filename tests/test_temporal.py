@@ -67,7 +67,7 @@ def test_member_index_matches_dates(spec):
     p = parse_spec(spec)
     brute = _brute(starts, delays, has, p.kind, p.k)
     for (i, j), members in brute.items():
-        got = [(int(a), int(b)) if ok else None for a, b, ok in zip(i_s[i, j], i_d[i, j], valid[i, j])]
+        got = [(int(a), int(b)) if ok else None for a, b, ok in zip(i_s[i, j], i_d[i, j], valid[i, j], strict=True)]
         assert got == members, (i, j)
     # each interferogram sits in its own stack at target_position
     pos = target_position(spec, delays)
