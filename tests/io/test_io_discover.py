@@ -132,6 +132,9 @@ def test_pyrate_real_files():
             "README.md", "LICENSE", "PROVENANCE.csv"} == skipped
     # sorted by (first, second)
     assert [i.pair for i in inv.items] == sorted(i.pair for i in inv.items)
+    frame = inv.to_frame()
+    assert len(frame) == 30 and frame["delay"].tolist() == [i.delay for i in inv.items]
+    assert "30 interferogram(s) on 13 date(s)" in inv.summary()
 
 
 def test_pyrate_explicit_file_list():

@@ -1,7 +1,11 @@
 """Dates and roles from file names and GDAL tags."""
 
+from datetime import date, timedelta
+
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isslide_cube.io import names
 
@@ -94,3 +98,17 @@ def test_understood_names_mentions_every_form():
     for word in ("YYYYMMDD", "DDMonYYYY", "FIRST_DATE", "MASTER_DATE", "unw", "diff_pha",
                  "Phase_ifg", "coh", "cc", "coherence"):
         assert word in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dates(min_value=date(1991, 1, 1), max_value=date(2099, 12, 1)),
+       st.integers(1, 400),
+       st.sampled_from(["{a:%Y%m%d}_{b:%Y%m%d}", "{a:%Y%m%d}-{b:%Y%m%d}",
+                        "{a:%d%b%Y}_{b:%d%b%Y}", "{a:%Y-%m-%d}_{b:%Y-%m-%d}",
+                        "{a:%Y%m%d}T012345_{b:%Y%m%d}T012345"]),
+       st.sampled_from(["S1_{}.tif", "cropA_{}_VV_8rlks_eqa_unw.tif", "{}.geo.cc.tif",
+                        "Phase_ifg_VV_{}.img", "S1AA_{}_VVP024_INT80_G_ueF_5A3C_corr.tif"]))
+def test_parse_dates_round_trip(first, days, form, template):
+    second = first + timedelta(days=days)
+    name = template.format(form.format(a=first, b=second))
+    assert names.parse_dates(name) == (T(first), T(second))
