@@ -49,6 +49,10 @@ the folder's name (role-named files), else the GDAL tags
   (``_wrapped_phase``, ``_corr``). A role-named file with no dates in its name
   takes them from its folder's name (``<product>_06Jul2018_12Jul2018.data/
   Phase_ifg_VV.img``, ``20180106_20180130/unw.tif``);
+- a multi-band file whose band descriptions name one phase and one coherence
+  band (SNAP's GeoTIFF export: ``i_ifg_VV_06Jul2018_12Jul2018``, ``q_ifg_..``,
+  ``Phase_ifg_..``, ``coh_IW1_..``): those two bands are used, and the dates
+  come from the phase band's name when the file name and tags have none;
 - dates: ``YYYYMMDD`` pairs joined by ``_``/``-``, SNAP's ``06Jul2018_12Jul2018``,
   ISO ``2018-01-06_2018-01-30``, HyP3's ``20180106T002033_20180130T002033`` (a
   product name's start/stop of one acquisition is not a pair); else tags
@@ -82,7 +86,7 @@ Errors (every problem of a discovery is listed at once, each with its file and f
   without a role, if given explicitly); second date not after the first; two
   files for the same pair and role (or a 2-band file and separate files); a
   phase without coherence when ``require_coherence``; a raster without CRS;
-  a wrong band count (1 per role file, 2 for an interferogram file) or dtype
+  a wrong band count (1 per role file, 2 for a raw-layout file) or dtype
   (phase float32/float64; coherence float32/float64/uint8); a truncated or
   corrupt raster (headers are opened and one block per band read).
 

@@ -132,10 +132,11 @@ def _classify(path: Path, entry: ManifestEntry | None, explicit: bool, problems:
 
     role = name_role
     bands: dict[str, int] = {}
+    described = False  # phase and coherence bands named by the band descriptions
     if role is None:
         bands = names.band_roles(descriptions)
         if bands:
-            role = names.INTERFEROGRAM
+            role, described = names.INTERFEROGRAM, True
         elif RAW_NAME_RE.match(path.stem) and (
                 explicit or path.parent.name == RAW_INTERFEROGRAMS
                 or (count == 2 and not any(descriptions))):
@@ -159,6 +160,9 @@ def _classify(path: Path, entry: ManifestEntry | None, explicit: bool, problems:
                             f"{tag_dates[1]:%Y-%m-%d}; the name is used")
     else:
         dates = tag_dates
+    if dates is None and described:
+        # a SNAP GeoTIFF export: bands Phase_ifg_VV_06Jul2018_12Jul2018, coh_IW1_VV_06Jul2018_...
+        dates = names.parse_dates(descriptions[bands[names.PHASE] - 1] or "")
 
     if role is None and dates is None:
         if explicit:
@@ -193,7 +197,9 @@ def _classify(path: Path, entry: ManifestEntry | None, explicit: bool, problems:
     if role == names.INTERFEROGRAM:
         if entry is not None and not bands:
             bands = names.band_roles(descriptions) or {names.COHERENCE: 1, names.PHASE: 2}
-        if count != 2:
+            described = bool(names.band_roles(descriptions))
+        # bands found by their descriptions may sit among others (SNAP exports i/q/intensity)
+        if count != 2 and not described:
             problems.add(path, f"has {count} band(s), a 2-band interferogram needs 2",
                          "write band 1 = coherence and band 2 = phase")
             return None

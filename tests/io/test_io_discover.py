@@ -398,3 +398,18 @@ def test_manifest_in_a_list_of_files(tmp_path: Path):
     with pytest.warns(RawDataWarning, match="no coherence"):
         inv = discover([tmp_path / "S1_20180702_20180708.tif", tmp_path / "m.csv"])
     assert [i.delay for i in inv.items] == [6, 6] and inv.items[1].coherence_path is None
+
+
+def test_snap_multiband_geotiff_export(tmp_path: Path):
+    """SNAP's GeoTIFF export: every band in one file, dates only in the band names."""
+    coh, pha = rng_fields(15)
+    d = "VV_06Jul2018_12Jul2018"
+    write_raster(tmp_path / "S1A_IW_SLC__1SDV_20180706T054012_20180706T054039_022660_ifg_TC.tif",
+                 np.stack([np.cos(pha), np.sin(pha), pha, coh]),
+                 descriptions=(f"i_ifg_{d}", f"q_ifg_{d}", f"Phase_ifg_{d}", f"coh_IW1_{d}"))
+    (item,) = discover(tmp_path).items
+    assert (item.first, item.delay, item.phase_band, item.coherence_band) == (
+        T("2018-07-06"), 6, 3, 4)
+    got = read_interferogram(item)
+    np.testing.assert_array_equal(got[0], coh)
+    np.testing.assert_array_equal(got[1], pha)
