@@ -178,6 +178,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", type=Path, nargs="*", default=(),
                    help="other run folders to put in the same table")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.set_defaults(handler=_cmd_evaluate)
 
 
@@ -185,7 +186,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from isslide_cube.evaluation import evaluate_run
 
     report = evaluate_run(args.run_dir, args.patches, split=args.split,
-                          compare=tuple(args.compare), figures=not args.no_figures)
+                          compare=tuple(args.compare), figures=not args.no_figures,
+                          device=args.device)
     print(report)
     return 0
 
@@ -229,6 +231,11 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
                    help="folder with fcn_resnet50.pth / deeplabv3_resnet50.pth (PASCAL VOC)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--parallel", type=int, default=None,
+                   help="configurations trained at once (default: all on CUDA, 1 on CPU)")
+    p.add_argument("--only", nargs="+", default=None, metavar="LABEL",
+                   help="run only these configurations (e.g. UNet ResUNet)")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     p.set_defaults(handler=_cmd_paper)
 
 
@@ -236,7 +243,8 @@ def _cmd_paper(args: argparse.Namespace) -> int:
     from isslide_cube.protocol import run_paper
 
     print(run_paper(args.patches, args.out, quick=args.quick, weights=args.weights,
-                    device=args.device, seed=args.seed))
+                    device=args.device, seed=args.seed, parallel=args.parallel,
+                    only=None if args.only is None else tuple(args.only), epochs=args.epochs))
     return 0
 
 

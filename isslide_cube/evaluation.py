@@ -500,7 +500,8 @@ def format_table(rows: Mapping[str, Mapping[str, Any]], *, digits: int = 3) -> s
 
 
 # ------------------------------------------------------------- evaluate_run
-def _split_samples(ds: Any, split: str) -> Any:
+def select_split(ds: Any, split: str) -> Any:
+    """The samples of ``ds`` whose ``split`` coordinate equals ``split`` (clear error if none)."""
     if SPLIT not in ds.coords:
         raise EvaluationError("the patches store has no 'split' coordinate; make one with "
                               "`isslide-cube patches CUBE OUT --split paper` or "
@@ -515,11 +516,9 @@ def _split_samples(ds: Any, split: str) -> Any:
 
 
 def _device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
+    from isslide_cube.ml.training import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(resolve_device(device))
 
 
 def predict_run(run_dir: str | Path, patches: Any, *, device: str = "auto",
@@ -584,7 +583,7 @@ def evaluate_run(run_dir: str | Path, patches: str | Path | Any, split: str = "e
     from isslide_cube.patches import open_patches
 
     ds = open_patches(patches) if isinstance(patches, str | Path) else patches
-    sel = _split_samples(ds, split)
+    sel = select_split(ds, split)
     mask = sel[MASK].load()
     results: dict[str, EvaluationResult] = {}
     probs: dict[str, np.ndarray] = {}

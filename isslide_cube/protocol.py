@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from isslide_cube.schema import SAMPLE, TrainingError
 
 log = logging.getLogger(__name__)
@@ -158,8 +157,7 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
     str
         The Table I text and the paths written.
     """
-    from isslide_cube.evaluation import _device, evaluate, predict_run, report, write_metrics
-    from isslide_cube.evaluation import _split_samples
+    from isslide_cube.evaluation import evaluate, predict_run, report, select_split, write_metrics
     from isslide_cube.figures import curves_figure, figure3
     from isslide_cube.patches import open_patches
 
@@ -168,7 +166,9 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
     confs = configurations(weights, only)
     if not confs:
         raise TrainingError("no configuration to run")
-    device = _device(device)
+    from isslide_cube.ml.training import resolve_device
+
+    device = str(resolve_device(device))
     store = Path(patches)
     if parallel is None:
         parallel = len(confs) if device.startswith("cuda") else 1
@@ -190,7 +190,7 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
                 json.dumps({"seconds": time.perf_counter() - t1}))
     log.info("training took %.0f s", time.perf_counter() - t0)
 
-    sel = _split_samples(open_patches(store), "eval")
+    sel = select_split(open_patches(store), "eval")
     mask = sel["mask"].load()
     results, probs = {}, {}
     for conf, _ in confs:
