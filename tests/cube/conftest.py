@@ -55,7 +55,7 @@ def annotation_frame(rng: np.random.Generator, n: int, transform=TRANSFORM, shap
     """``n`` polygons (discs and rectangles) inside the grid, with the raw fields."""
     geoms = []
     for _ in range(n):
-        x, y = transform * (rng.uniform(4, shape[1] - 4), rng.uniform(4, shape[0] - 4))
+        x, y = transform @ (rng.uniform(4, shape[1] - 4), rng.uniform(4, shape[0] - 4))
         r = rng.uniform(2, 6) * transform.a
         geoms.append(Point(x, y).buffer(r) if rng.random() < 0.5 else box(x - r, y - r, x + r,
                                                                            y + r / 2))

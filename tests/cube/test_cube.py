@@ -246,8 +246,8 @@ def test_invalid_polygon_is_repaired(raw, tmp_path):
     from shapely.geometry import Polygon
 
     shp = raw / "annotations" / f"{schema.raw_stem(*pairs()[0])}.shp"
-    x0, y0 = TRANSFORM * (10, 10)
-    x1, y1 = TRANSFORM * (30, 30)
+    x0, y0 = TRANSFORM @ (10, 10)
+    x1, y1 = TRANSFORM @ (30, 30)
     bowtie = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
     gpd.GeoDataFrame({"move_id": [3], "class": ["Landslide"], "confidence": [0.5],
                       "repetitions": [2]}, geometry=[bowtie], crs="EPSG:4326").to_file(shp)
@@ -288,7 +288,7 @@ def test_other_grid_needs_align(raw, tmp_path):
     tif = raw / "interferograms" / f"{schema.raw_stem(first, second)}.tif"
     with rasterio.open(tif) as src:
         data = src.read()
-    shifted = TRANSFORM * Affine.translation(1, 1)
+    shifted = TRANSFORM @ Affine.translation(1, 1)
     from .conftest import write_interferogram
 
     write_interferogram(tif, first, second, data, transform=shifted)
