@@ -65,8 +65,10 @@ class KernelInputError(IsslideError, ValueError):
 # ----------------------------------------------------------------- numba core
 # "No zero in this column" marker of the integer column pass; any real count is < 2**30.
 _BIG = 1 << 30
-# Half-width of the vectorised window tried before the exact envelope (pass 2).
-_W = 3
+# Largest half-width of the exact vectorised window of pass 2 for a whole row
+# (cost ~ (2w + 1) / lanes per pixel), and for one run between zeros of a row.
+_W = 64
+_W_RUN = 12
 # Foreground runs up to this length are solved by brute force instead of an envelope.
 _SHORT = 8
 
@@ -144,38 +146,78 @@ def _envelope(f, lo, hi, a, b, sx, o, pos, val, hv, z):
 
 
 @njit(nogil=True, cache=True)
-def _row(g, o, fp, d2, pos, val, hv, z, sy2, sx):
+def _window(fp, lo, hi, w, sx2, o, best):
+    """``o[x] = sqrt(min_{|k|<=w} f[x+k] + (k sx)^2)`` for ``x`` in ``lo:hi`` (vectorised).
+
+    ``fp`` is ``f`` padded with +inf by ``_W`` on both sides (``w <= _W``);
+    ``best`` is scratch of at least ``hi - lo``.
+    """
+    n = hi - lo
+    mid = fp[_W + lo:_W + hi]
+    for j in range(n):
+        best[j] = mid[j]
+    for k in range(1, w + 1):
+        c = k * k * sx2
+        left = fp[_W + lo - k:_W + hi - k]
+        right = fp[_W + lo + k:_W + hi + k]
+        for j in range(n):
+            best[j] = min(best[j], min(left[j], right[j]) + c)
+    for j in range(n):
+        o[lo + j] = math.sqrt(best[j])
+
+
+@njit(nogil=True, cache=True)
+def _half_width(top, sx2):
+    """Smallest ``w`` with ``(w + 1)**2 * sx2 > top``.
+
+    Computed with the very expression the window uses for its offsets
+    (``k * k * sx2``), so rounding cannot drop the parabola that holds the minimum.
+    """
+    w = int(math.sqrt(top / sx2))
+    while (w + 1) * (w + 1) * sx2 <= top:
+        w += 1
+    while w > 0 and w * w * sx2 > top:
+        w -= 1
+    return w
+
+
+@njit(nogil=True, cache=True)
+def _row(g, o, fp, ub, best, pos, val, hv, z, sy2, sx):
     """Pass 2 on one row: column counts ``g`` (may alias ``o``) to distances ``o``.
 
-    1. ``f = (g sy)^2`` into ``fp`` (padded with +inf by ``_W`` on both sides).
-    2. Vectorised window: ``d2[x] = min_{|k|<=_W} f[x+k] + (k sx)^2``. Where
-       ``d2[x] <= ((_W+1) sx)^2`` no parabola outside the window can be lower,
-       so ``d2[x]`` is exact. A row exact everywhere is done.
-    3. Otherwise the row splits at its zeros (a zero parabola dominates everything
-       beyond it) into runs; a run is taken from the window if exact there,
-       brute-forced if short, else solved by the exact envelope.
+    Each pixel's squared distance is at most ``ub[x] = min(f[x], (r sx)^2)``
+    with ``f = (g sy)^2`` and ``r`` the distance along the row to its nearest
+    zero. So with ``w = floor(sqrt(max ub) / sx)`` no parabola farther than
+    ``w`` pixels can be the minimum, and a window of half-width ``w`` is exact.
+    A small window is a few vectorised ``min`` per pixel, far cheaper than the
+    branchy envelope: rows (and, failing that, runs between zeros) with a small
+    bound take it; short runs are brute-forced; the rest get the exact envelope
+    (a zero parabola dominates everything beyond it, so runs are independent).
     """
     nx = g.shape[0]
     f = fp[_W:_W + nx]
+    sx2 = sx * sx
     for j in range(nx):
         v = g[j]
         f[j] = np.inf if v >= _BIG else v * v * sy2
-    sx2 = sx * sx
+    # run distances along the row, branch-free (random masks would mispredict);
+    # 1e30 stands for "no zero yet" and keeps (r + 1) * 0 == 0 (inf * 0 is NaN)
+    r = 1e30
     for j in range(nx):
-        d2[j] = f[j]
-    for k in range(1, _W + 1):
-        c = k * k * sx2
-        left = fp[_W - k:_W - k + nx]
-        right = fp[_W + k:_W + k + nx]
-        for j in range(nx):
-            d2[j] = min(d2[j], min(left[j], right[j]) + c)
+        r = (r + 1.0) * (f[j] != 0.0)
+        ub[j] = r
+    r = 1e30
+    top = 0.0
+    for j in range(nx - 1, -1, -1):
+        fj = f[j]
+        r = (r + 1.0) * (fj != 0.0)
+        rr = min(r, ub[j])
+        u = min(fj, rr * rr * sx2)
+        ub[j] = u
+        top = max(top, u)
     lim = (_W + 1) * (_W + 1) * sx2
-    bad = 0
-    for j in range(nx):
-        bad += d2[j] > lim
-    if bad == 0:
-        for j in range(nx):
-            o[j] = math.sqrt(d2[j])
+    if top < lim:
+        _window(fp, 0, nx, _half_width(top, sx2), sx2, o, best)
         return
     a = -1
     for j in range(nx + 1):
@@ -184,23 +226,20 @@ def _row(g, o, fp, d2, pos, val, hv, z, sy2, sx):
         if j < nx:
             o[j] = 0.0
         if j - a > 1:
-            exact = True
-            for x in range(a + 1, j):
-                if d2[x] > lim:
-                    exact = False
-                    break
             lo = a if a >= 0 else 0
             hi = j if j < nx else nx - 1
-            if exact:
-                for x in range(a + 1, j):
-                    o[x] = math.sqrt(d2[x])
+            seg_top = 0.0
+            for x in range(a + 1, j):
+                seg_top = max(seg_top, ub[x])
+            if seg_top < (_W_RUN + 1) * (_W_RUN + 1) * sx2:
+                _window(fp, a + 1, j, _half_width(seg_top, sx2), sx2, o, best)
             elif j - a - 1 <= _SHORT:
                 for x in range(a + 1, j):
-                    best = np.inf
+                    b2 = np.inf
                     for q in range(lo, hi + 1):
                         d = x - q
-                        best = min(best, f[q] + d * d * sx2)
-                    o[x] = math.sqrt(best)
+                        b2 = min(b2, f[q] + d * d * sx2)
+                    o[x] = math.sqrt(b2)
             else:
                 _envelope(f, lo, hi, a, j, sx, o, pos, val, hv, z)
         a = j
@@ -214,13 +253,14 @@ def _rows(gi, out, r0, r1, sy2, sx):
     for k in range(_W):
         fp[k] = np.inf
         fp[nx + _W + k] = np.inf
-    d2 = np.empty(nx)
+    ub = np.empty(nx)
+    best = np.empty(nx)
     pos = np.empty(nx + 1)
     val = np.empty(nx + 1)
     hv = np.empty(nx + 1)
     z = np.empty(nx + 1)
     for i in range(r0, r1):
-        _row(gi[i], out[i], fp, d2, pos, val, hv, z, sy2, sx)
+        _row(gi[i], out[i], fp, ub, best, pos, val, hv, z, sy2, sx)
 
 
 @njit(nogil=True, cache=True)
