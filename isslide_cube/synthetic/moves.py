@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from isslide_cube.schema import CLASSES, ZONES, fringe_metres
 from isslide_cube.synthetic.presets import Preset
-from isslide_cube.synthetic.terrain import WATER, gradient, sensor_unit
+from isslide_cube.synthetic.terrain import FOREST, WATER, gradient, sensor_unit
 
 #: the velocity towards which each zone's guaranteed (always active) move is picked
 GUARANTEED_VELOCITY = 0.6
@@ -171,6 +171,8 @@ def place_moves(preset: Preset, rng: np.random.Generator, dem: np.ndarray,
         zone_code = ZONES.index(names[zi])
         ok = (zone == zone_code) & ~invalid & (cover != WATER)
         w = _placement_weight(CLASSES[ci], dem, slope) * ok
+        if preset.forest_weight != 1.0:
+            w = w * np.where(cover == FOREST, preset.forest_weight, 1.0)
         if w.sum() == 0:
             w = ok.astype("float64")
         if w.sum() == 0:
