@@ -86,8 +86,12 @@ def open_patches_store(patches: str | Path | xr.Dataset) -> xr.Dataset:
     if not path.exists():
         raise TrainingDataError(f"patches store {path} does not exist; write one with "
                                 "`isslide-cube patches CUBE OUT`")
+    import dask
+
     try:
-        with warnings.catch_warnings():  # stores need not be consolidated
+        # Synchronous: this runs in DataLoader workers too, where a thread pool inherited
+        # through fork from the parent (dask's default scheduler) has no threads: a hang.
+        with warnings.catch_warnings(), dask.config.set(scheduler="synchronous"):
             warnings.filterwarnings("ignore", message=".*consolidated", category=RuntimeWarning)
             return open_patches(path)
     except schema.PatchesError as err:

@@ -86,9 +86,10 @@ def wrap_phase(phase: np.ndarray) -> np.ndarray:
 def _wrap_inplace(phase: np.ndarray) -> None:
     """Wrap to [-pi, pi) in place, exact for inputs in [-3 pi, 3 pi) (a wrapped phase
     plus an offset in [-pi, pi)); cheaper than the modulo of :func:`wrap_phase`."""
-    two_pi = np.float32(2 * np.pi)
-    phase[phase >= np.float32(np.pi)] -= two_pi
-    phase[phase < np.float32(-np.pi)] += two_pi
+    two_pi, pi = np.float32(2 * np.pi), np.float32(np.pi)
+    # arithmetic on the comparison (no boolean gather/scatter); NaN compares False
+    phase -= two_pi * (phase >= pi)
+    phase += two_pi * (phase < -pi)
 
 
 @dataclass(frozen=True)
