@@ -182,21 +182,14 @@ def _half_width(top, sx2):
 
 
 @njit(nogil=True, cache=True)
-def _row(g, o, fp, ub, best, pos, val, hv, z, sy2, sx):
-    """Pass 2 on one row: column counts ``g`` (may alias ``o``) to distances ``o``.
+def _bounds(g, fp, ub, sy2, sx2):
+    """Parabola heights ``f = (g sy)^2`` into ``fp`` (padded) and per-pixel bounds into ``ub``.
 
-    Each pixel's squared distance is at most ``ub[x] = min(f[x], (r sx)^2)``
-    with ``f = (g sy)^2`` and ``r`` the distance along the row to its nearest
-    zero. So with ``w = floor(sqrt(max ub) / sx)`` no parabola farther than
-    ``w`` pixels can be the minimum, and a window of half-width ``w`` is exact.
-    A small window is a few vectorised ``min`` per pixel, far cheaper than the
-    branchy envelope: rows (and, failing that, runs between zeros) with a small
-    bound take it; short runs are brute-forced; the rest get the exact envelope
-    (a zero parabola dominates everything beyond it, so runs are independent).
+    Each pixel's squared distance is at most ``ub[x] = min(f[x], (r sx)^2)``,
+    ``r`` the distance along the row to its nearest zero. Returns ``max(ub)``.
     """
     nx = g.shape[0]
     f = fp[_W:_W + nx]
-    sx2 = sx * sx
     for j in range(nx):
         v = g[j]
         f[j] = np.inf if v >= _BIG else v * v * sy2
@@ -215,8 +208,25 @@ def _row(g, o, fp, ub, best, pos, val, hv, z, sy2, sx):
         u = min(fj, rr * rr * sx2)
         ub[j] = u
         top = max(top, u)
-    lim = (_W + 1) * (_W + 1) * sx2
-    if top < lim:
+    return top
+
+
+@njit(nogil=True, cache=True)
+def _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2):
+    """Distances of one row into ``o`` from :func:`_bounds`' ``fp``, ``ub``.
+
+    Exact at every pixel whose bound is ``<= top`` (all of them when ``top`` is
+    ``max(ub)``). With ``w`` the smallest half-width such that ``((w+1) sx)^2 >
+    top``, no parabola farther than ``w`` pixels can hold such a pixel's
+    minimum, so a window of half-width ``w`` is exact: a few vectorised ``min``
+    per pixel, far cheaper than the branchy envelope. Rows with a larger bound
+    split at their zeros (a zero parabola dominates everything beyond it) into
+    runs: each takes the window if its own bound is small, brute force if it is
+    short, else the exact envelope.
+    """
+    nx = o.shape[0]
+    f = fp[_W:_W + nx]
+    if top < (_W + 1) * (_W + 1) * sx2:
         _window(fp, 0, nx, _half_width(top, sx2), sx2, o, best)
         return
     a = -1
@@ -243,6 +253,14 @@ def _row(g, o, fp, ub, best, pos, val, hv, z, sy2, sx):
             else:
                 _envelope(f, lo, hi, a, j, sx, o, pos, val, hv, z)
         a = j
+
+
+@njit(nogil=True, cache=True)
+def _row(g, o, fp, ub, best, pos, val, hv, z, sy2, sx):
+    """Pass 2 on one row: column counts ``g`` (may alias ``o``) to distances ``o``."""
+    sx2 = sx * sx
+    top = _bounds(g, fp, ub, sy2, sx2)
+    _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2)
 
 
 @njit(nogil=True, cache=True)

@@ -44,9 +44,11 @@ import numpy as np
 from numba import njit, prange
 
 from isslide_cube.kernels.edt import (
+    _W,
     KernelInputError,
+    _bounds,
     _columns,
-    _rows,
+    _solve,
     as_mask,
     parse_sampling,
 )
@@ -85,26 +87,87 @@ def _bbox_union(a, b):
 
 
 @njit(nogil=True, cache=True)
-def _directed(dist, src, pct, buf):
-    """Max (``pct < 0``) or ``pct``-th percentile of ``dist`` over the pixels where ``src != 0``."""
-    h, w = src.shape
+def _directed(gi, src, sy, sx, pct, buf):
+    """Max (``pct < 0``) or ``pct``-th percentile, over the pixels of ``src``, of the
+    distance to the background of the column counts ``gi`` (pass 1 of the EDT).
+
+    Pass 2 runs only where needed. ``edt._bounds`` gives every pixel an upper
+    bound of its squared distance; a row whose ``src`` pixels are all bounded
+    by the current maximum cannot raise it and is skipped (for the max), and
+    the exact window of a row only needs to be as wide as its ``src`` pixels'
+    largest bound.
+    """
+    h, w = gi.shape
+    sy2 = sy * sy
+    sx2 = sx * sx
+    fp = np.empty(w + 2 * _W)
+    for k in range(_W):
+        fp[k] = np.inf
+        fp[w + _W + k] = np.inf
+    ub = np.empty(w)
+    best = np.empty(w)
+    o = np.empty(w)
+    pos = np.empty(w + 1)
+    val = np.empty(w + 1)
+    hv = np.empty(w + 1)
+    z = np.empty(w + 1)
+    if pct < 0:
+        return _directed_max(gi, src, sy2, sx, sx2, fp, ub, best, o, pos, val, hv, z)
     n = 0
-    best = 0.0
     for i in range(h):
         s = src[i]
-        d = dist[i]
+        has = False
+        for j in range(w):
+            has |= s[j] != 0
+        if not has:
+            continue
+        top = _src_top(gi[i], s, fp, ub, sy2, sx2)
+        if top == 0.0:  # every src pixel of this row lies on the other set
+            for j in range(w):
+                if s[j] != 0:
+                    buf[n] = 0.0
+                    n += 1
+            continue
+        _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2)
         for j in range(w):
             if s[j] != 0:
-                v = d[j]
-                if pct < 0:
-                    if v > best:
-                        best = v
-                else:
-                    buf[n] = v
-                    n += 1
-    if pct < 0:
-        return best
+                buf[n] = o[j]
+                n += 1
     return np.percentile(buf[:n], pct)
+
+
+@njit(nogil=True, cache=True)
+def _src_top(g, s, fp, ub, sy2, sx2):
+    """Bounds of one row (``edt._bounds``); the largest bound over the ``src`` pixels."""
+    _bounds(g, fp, ub, sy2, sx2)
+    top = 0.0
+    for j in range(s.shape[0]):
+        if s[j] != 0:
+            top = max(top, ub[j])
+    return top
+
+
+@njit(nogil=True, cache=True)
+def _directed_max(gi, src, sy2, sx, sx2, fp, ub, best, o, pos, val, hv, z):
+    """Max over ``src`` pixels; a row whose bound is below the maximum found so far
+    is skipped (visiting rows by decreasing bound instead measured slower)."""
+    h, w = gi.shape
+    hd = 0.0
+    for i in range(h):
+        s = src[i]
+        has = False
+        for j in range(w):
+            has |= s[j] != 0
+        if not has:
+            continue
+        top = _src_top(gi[i], s, fp, ub, sy2, sx2)
+        if top == 0.0 or math.sqrt(top) <= hd:
+            continue
+        _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2)
+        for j in range(w):
+            if s[j] != 0:
+                hd = max(hd, o[j])
+    return hd
 
 
 @njit(nogil=True, cache=True)
@@ -119,17 +182,13 @@ def _pair(a, b, sy, sx, pct, empty, both_empty):
     w = c1 - c0
     sa = np.ascontiguousarray(a[r0:r1, c0:c1])
     sb = np.ascontiguousarray(b[r0:r1, c0:c1])
-    gi = np.empty((h, w), dtype=np.int64)
-    dist = np.empty((h, w))
+    gi = np.empty((h, w), dtype=np.int32)
     buf = np.empty(h * w) if pct >= 0 else np.empty(0)
-    sy2 = sy * sy
-    # d(., B): transform of "not B" (background = B's pixels), read on A
+    # d(., B): pass 1 of the EDT of "not B" (background = B's pixels), read on A's pixels
     _columns(sb, gi, 0, w, True)
-    _rows(gi, dist, 0, h, sy2, sx)
-    hab = _directed(dist, sa, pct, buf)
+    hab = _directed(gi, sa, sy, sx, pct, buf)
     _columns(sa, gi, 0, w, True)
-    _rows(gi, dist, 0, h, sy2, sx)
-    hba = _directed(dist, sb, pct, buf)
+    hba = _directed(gi, sb, sy, sx, pct, buf)
     return max(hab, hba), False
 
 
