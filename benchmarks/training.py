@@ -171,12 +171,12 @@ def bench_loader(n: int, workdir: Path) -> list[tuple[str, float, float, int, fl
     path = write_store(random_patches(n), workdir / "random_patches.zarr")
     rows = []
 
-    def record(name, fn, reads=None):
+    def record(name, fn):
         with PeakRSS() as mem:
-            seconds, count = fn()
-        r = reads() if reads else math.nan
-        rows.append((name, count / seconds, mem.mib, r))
-        print(f"  {name:<38} {count / seconds:9.0f} samples/s  peak {mem.mib:7.0f} MiB", flush=True)
+            seconds, count, *note = fn()
+        rows.append((name, count / seconds, mem.mib))
+        print(f"  {name:<38} {count / seconds:9.0f} samples/s  peak {mem.mib:7.0f} MiB"
+              + (f"  {note[0]}" if note else ""), flush=True)
 
     record("xbatcher plain BatchGenerator (peer)", lambda: xbatcher_plain(path))
     mem_ds = xr.open_zarr(path, chunks=None, consolidated=False).load()
@@ -197,9 +197,7 @@ def bench_loader(n: int, workdir: Path) -> list[tuple[str, float, float, int, fl
                 loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, sampler=ds.sampler(0),
                                                      num_workers=w)
                 seconds, count = time_loader(loader)
-                print(f"    (open{' and load' if m else ''}: {setup:.2f} s, once per run; "
-                      f"epoch: {seconds:.2f} s)")
-                return seconds, count
+                return seconds, count, f"(epoch {seconds:.2f} s; open{' + load' if m else ''} {setup:.2f} s once)"
             kind = "in memory" if in_memory else "streaming"
             record(f"PatchDataset {kind}, workers={workers}", run)
     return rows
@@ -338,7 +336,7 @@ def main(argv=None) -> None:
         n_train = None
         if args.patches is not None:
             ds = xr.open_zarr(args.patches, chunks=None, consolidated=False)
-            n_train = int((ds[schema.SPLIT].values.astype(str) == "train").sum())
+            n_train = int((np.array(ds[schema.SPLIT].values.tolist(), str) == "train").sum())
             print(f"\n   store {args.patches}: {n_train} train patches")
         names = ["unet", "resunet", "sepunet"] if args.quick else list(MODELS)
         steps = 2 if args.quick else 4

@@ -134,6 +134,7 @@ def test_early_fusion_and_extra_channels():
     assert first.in_channels == 12
 
 
+@pytest.mark.slow
 def test_describe_lists_every_model():
     table = describe()
     for name in MODELS:

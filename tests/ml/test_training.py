@@ -116,6 +116,7 @@ def test_presets():
     assert resolve_config("resunet", "quick", epochs=2, lr=0.1)["epochs"] == 2
 
 
+@pytest.mark.slow
 def test_cli_train_then_load_and_predict(patches_store, tmp_path, capsys):
     run = tmp_path / "cli_run"
     code = cli.main(["train", str(patches_store), str(run), "--model", "sepunet", "--epochs", "1",
