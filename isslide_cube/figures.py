@@ -29,6 +29,12 @@ def _pyplot():
     return plt
 
 
+def _cyan():
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(["cyan"])
+
+
 def pick_examples(mask: np.ndarray, n_examples: int) -> np.ndarray:
     """Indices of ``n_examples`` patches with a move, spread over the range of move sizes."""
     area = mask.reshape(len(mask), -1).sum(axis=1)
@@ -92,7 +98,10 @@ def figure3(patches: Any, probs: Mapping[str, np.ndarray], thresholds: Mapping[s
             if c >= 3:
                 label = titles[c]
                 pred = np.asarray(probs[label][i]) >= thresholds[label]
-                if pred.any():
+                # translucent fill and outline: a prediction covering the whole patch shows too
+                ax.imshow(np.ma.masked_where(~pred, pred), cmap=_cyan(), alpha=0.3,
+                          interpolation="nearest")
+                if pred.any() and not pred.all():
                     ax.contour(pred, levels=[0.5], colors="cyan", linewidths=1)
             ax.set_xticks([])
             ax.set_yticks([])

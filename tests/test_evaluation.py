@@ -111,6 +111,7 @@ def test_no_moving_pixel_at_all_gives_undefined_f1_auc():
     assert res.dice == 1.0 and res.hd == 0.0  # nothing predicted at 0.5 either
 
 
+@pytest.mark.slow  # imports torch
 def test_torch_xarray_dask_inputs_agree_and_breakdowns():
     torch = pytest.importorskip("torch")
     xr = pytest.importorskip("xarray")
@@ -188,3 +189,12 @@ def test_table_marks_best_and_second_best():
     assert "**0.690**" in a and "**21.695**" in a          # best: bold
     assert "_0.677_" in b and "_22.951_" in b              # second: underscores
     assert "*" not in c and "_" not in c
+
+
+def test_model_labels_follow_table_i():
+    from isslide_cube.evaluation import model_label
+
+    assert model_label({"model": "fcn_resnet50", "weights": None}) == "FCN-S"
+    assert model_label({"model": "deeplabv3_resnet50", "weights": "/w.pth"}) == "DeepLabV3-P"
+    assert model_label({"model": "sepunet"}) == "SepUNet"
+    assert model_label({"model": "resunet", "temporal": "start"}) == "ResUNet [start]"

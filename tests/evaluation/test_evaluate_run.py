@@ -55,6 +55,7 @@ def test_cli_evaluate(two_runs, patches_store, capsys):
     assert "| UNet |" in out and "threshold" in out
 
 
+@pytest.mark.slow  # needs the trained runs
 def test_evaluate_run_bad_split(two_runs, patches_store):
     with pytest.raises(EvaluationError, match="split 'test' holds no patch"):
         evaluate_run(two_runs[0], patches_store, split="test", figures=False)
