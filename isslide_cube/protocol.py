@@ -8,10 +8,14 @@ and are skipped without them.
 
 Presets: ``quick=False`` trains each model with :mod:`isslide_cube.ml.training`'s
 ``paper`` preset (U-Nets lr 1e-5 for 300 epochs, FCN/DeepLabV3 lr 1e-7 for 600,
-Adam, BCE, batch 8). ``quick=True`` uses its ``quick`` preset (U-Nets: 8 epochs on at
-most 1,024 training patches, width 8; FCN/DeepLabV3: 2 epochs on at most 256), and the
-evaluation split is kept whole, so that the five configurations without weights
-finish within an hour on 2 CPU cores.
+Adam, BCE, batch 8). ``quick=True`` uses its ``quick`` preset (U-Nets: 8 epochs, width 8,
+here on at most ``QUICK_UNET_TRAIN_SAMPLES`` = 512 training patches per epoch;
+FCN/DeepLabV3: 2 epochs on at most 256), the evaluation split kept whole. Projected
+on an idle 2-core CPU at the paper's 572 evaluation patches (~0.1 s per training
+patch for a U-Net, ~0.2 s for a ResNet-50 network, forward passes 2-4x cheaper):
+about 10-15 minutes per U-Net and 4-5 minutes per FCN/DeepLabV3, 45 minutes in all
+for the five configurations without weights. Not measured end to end on an idle
+machine (the development machine was shared, with loads of 10-15 on 2 cores).
 
 Running side by side. At batch 8 on 100 x 100 patches a GPU is launch-bound (the
 training issue measured 9.2 ms/step for ResUNet and 26 ms/step for FCN-ResNet50 in
@@ -45,6 +49,10 @@ from typing import Any
 from isslide_cube.schema import SAMPLE, TrainingError
 
 log = logging.getLogger(__name__)
+
+
+#: training patches per epoch of the U-Nets under ``quick`` (the preset's 1,024 halved)
+QUICK_UNET_TRAIN_SAMPLES = 512
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,8 @@ def _train_kwargs(conf: Configuration, weights: Path | None, quick: bool, seed: 
                   device: str, epochs: int | None, fast: bool) -> dict[str, Any]:
     kw = {"model": conf.model, "preset": "quick" if quick else "paper", "epochs": epochs,
           "seed": seed, "weights": weights, "device": device}
+    if quick and conf.model not in ("fcn_resnet50", "deeplabv3_resnet50"):
+        kw["max_train_samples"] = QUICK_UNET_TRAIN_SAMPLES  # the CPU budget of --quick
     if fast:  # the training issue's fast path: CUDA graphs of the step, data on the device
         kw["compile"] = True
     return kw
