@@ -409,7 +409,9 @@ def validate_patches(ds: xr.Dataset, *, raise_on_error: bool = True) -> Validati
         _require(report, coord in ds.coords, coord, "per-sample coordinate missing",
                  "extract with isslide_cube.patches.extract_patches")
     if SPLIT in ds.coords:
-        bad = sorted(set(np.unique(ds[SPLIT].values).astype(str)) - set(SPLIT_VALUES))
+        # object first: zarr v3 may hand back numpy StringDType, which astype(str) rejects
+        values = np.asarray(ds[SPLIT].values, dtype=object).astype(str)
+        bad = sorted(set(np.unique(values)) - set(SPLIT_VALUES))
         _require(report, not bad, SPLIT, f"unknown split values {bad}",
                  f"use only {SPLIT_VALUES}")
     if raise_on_error:
