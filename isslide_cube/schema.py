@@ -411,7 +411,7 @@ def validate_patches(ds: xr.Dataset, *, raise_on_error: bool = True) -> Validati
     if SPLIT in ds.coords:
         # object first: zarr v3 may hand back numpy StringDType, which astype(str) rejects
         values = np.asarray(ds[SPLIT].values, dtype=object).astype(str)
-        bad = sorted(set(np.unique(values)) - set(SPLIT_VALUES))
+        bad = sorted({str(v) for v in np.unique(values)} - set(SPLIT_VALUES))
         _require(report, not bad, SPLIT, f"unknown split values {bad}",
                  f"use only {SPLIT_VALUES}")
     if raise_on_error:
