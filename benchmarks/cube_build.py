@@ -3,9 +3,14 @@
 For each synthetic preset (``small``, and ``paper`` unless ``--quick``), in the
 same run and each in a fresh process (so peak RSS is its own):
 
-- **floor**: read every GeoTIFF with rasterio and write the same arrays to a
-  Zarr v3 array with the same chunks and codec (zstd), one after the other,
-  no Dask: what any build must at least pay;
+- **floor**: read every GeoTIFF with rasterio and write the arrays the cube
+  holds per interferogram to Zarr v3 arrays with the same shapes, dtypes,
+  chunks, fill values and codec (zstd level 3), one after the other, no Dask:
+  ``interferogram`` (float32, the GeoTIFF's two bands as read) and equally
+  sized ``mask`` (uint8) and ``move_id`` (int32) arrays. The floor writes
+  those two as zeros (the value of almost every pixel of a real mask: moving
+  pixels are ~1 % of the small preset), so it does not rasterize, validate,
+  wrap or discover anything: what any build must at least pay;
 - **build**: ``build_cube(raw, store)`` on Dask's default (threaded)
   scheduler, annotations, layover and zones included;
 - **memory**: ``build_cube`` of the first third, then of all, interferograms
@@ -60,13 +65,25 @@ def _floor(raw: Path, store: Path, chunk: int) -> dict:
     with rasterio.open(tifs[0]) as src:
         height, width = src.shape
     t0, cpu0 = time.perf_counter(), _cpu()
-    arr = zarr.create_array(store, shape=(len(starts), len(delays), 2, height, width),
-                            chunks=(1, 1, 2, chunk, chunk), dtype="float32",
-                            fill_value=np.nan, compressors=[ZstdCodec(level=3)],
-                            zarr_format=3, overwrite=True)
+    group = zarr.open_group(store, mode="w", zarr_format=3)
+    n_s, n_d, zstd = len(starts), len(delays), [ZstdCodec(level=3)]
+    ifg = group.create_array(schema.INTERFEROGRAM, shape=(n_s, n_d, 2, height, width),
+                             chunks=(1, 1, 2, chunk, chunk), dtype="float32",
+                             fill_value=np.nan, compressors=zstd)
+    mask = group.create_array(schema.MASK, shape=(n_s, n_d, height, width),
+                              chunks=(1, 1, chunk, chunk), dtype="uint8",
+                              fill_value=schema.MASK_FILL, compressors=zstd)
+    move_id = group.create_array(schema.MOVE_ID, shape=(n_s, n_d, height, width),
+                                 chunks=(1, 1, chunk, chunk), dtype="int32",
+                                 fill_value=schema.MOVE_ID_FILL, compressors=zstd)
+    zeros8 = np.zeros((height, width), "uint8")
+    zeros32 = np.zeros((height, width), "int32")
     for tif, (a, b) in zip(tifs, pairs, strict=True):
+        i, j = starts.index(a), delays.index((b - a).days)
         with rasterio.open(tif) as src:
-            arr[starts.index(a), delays.index((b - a).days)] = src.read()
+            ifg[i, j] = src.read()
+        mask[i, j] = zeros8
+        move_id[i, j] = zeros32
     return {"seconds": time.perf_counter() - t0, "cpu": _cpu() - cpu0, "interferograms": len(tifs),
             "shape": [height, width]}
 
@@ -77,6 +94,7 @@ def _build(raw: Path, store: Path, chunk: int, fraction: float | None) -> dict:
     import geopandas  # noqa: F401
     import rioxarray  # noqa: F401
     import xarray  # noqa: F401
+    import zarr  # noqa: F401  (the floor imports it before its clock too)
 
     import isslide_cube.annotations  # noqa: F401
     import isslide_cube.io  # noqa: F401
@@ -191,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
             f"| {floor['peak_rss_mib']:.0f} | {build['peak_rss_mib']:.0f} "
             f"| {third['interferograms']} ifgs: {third['peak_rss_mib']:.0f} -> "
             f"{full['interferograms']} ifgs: {full['peak_rss_mib']:.0f} |")
-    lines.append("\nThe build also rasterizes and writes `mask`/`move_id`, `layover`, `zone` and "
-                 "the GeoParquet table, which the floor does not.")
+    lines.append("\nFloor: rasterio read of every GeoTIFF + Zarr writes of `interferogram` and "
+                 "equally sized `mask`/`move_id` (zeros), same chunks, fill values and codec, "
+                 "serial, no Dask. The build also discovers and checks every file, reads the "
+                 "annotations, wraps and range-checks the phase, rasterizes the masks and writes "
+                 "`layover`, `zone`, the coordinates and the GeoParquet table.")
     print("\n".join(lines))
     return 0
 
