@@ -398,8 +398,8 @@ class _Job:
 def _write_interferogram(job: _Job) -> int:
     """Write interferogram ``item`` at (``i``, ``j``): every chunk of it, then its done-marker.
 
-    Runs on a Dask worker. Reads and writes one row of chunks at a time so a
-    worker holds ``2 x chunk x width`` floats, whatever the grid. Idempotent.
+    Runs on a Dask worker. Writes one row of chunks at a time so a worker holds
+    about ``2 x (chunk + tile) x width`` floats, whatever the grid. Idempotent.
 
     Returns
     -------
@@ -409,25 +409,65 @@ def _write_interferogram(job: _Job) -> int:
     import zarr
 
     from isslide_cube.annotations import rasterize_pair
-    from isslide_cube.io import read_interferogram
 
-    store, item, i, j, grid, chunk = job.store, job.item, job.i, job.j, job.grid, job.chunk
-    ifg = zarr.open_array(f"{store}/{schema.INTERFEROGRAM}", mode="r+", zarr_format=3)
-    height, width = grid.shape
-    for r0 in range(0, height, chunk):
-        r1 = min(r0 + chunk, height)
-        ifg[i, j, :, r0:r1, :] = _read_rows(read_interferogram, item, grid, r0, r1, job.align)
+    store, i, j, grid = job.store, job.i, job.j, job.grid
+    # one metadata read per array and task (each zarr.open_array re-reads zarr.json)
+    group = zarr.open_group(store, mode="r+", zarr_format=3)
+    ifg = group[schema.INTERFEROGRAM]
+    for r0, rows in _chunk_rows(job):
+        ifg[i, j, :, r0:r0 + rows.shape[1], :] = rows
     moving = 0
     if job.shapes is not None:
+        # one rasterization gives both (rasterize_pair burns move_id, mask is move_id > 0)
         mask, move_id = rasterize_pair(job.shapes, grid.transform, grid.shape,
                                        all_touched=job.all_touched)
-        for name, value in ((schema.MASK, mask), (schema.MOVE_ID, move_id)):
-            zarr.open_array(f"{store}/{name}", mode="r+", zarr_format=3)[i, j] = value
-        moving = int(mask.sum(dtype=np.int64))
-    zarr.open_array(f"{store}/{ANNOTATED}", mode="r+", zarr_format=3)[i, j] = moving
+        group[schema.MASK][i, j] = mask
+        group[schema.MOVE_ID][i, j] = move_id
+        moving = int(np.count_nonzero(mask))
+    group[ANNOTATED][i, j] = moving
     # last: the interferogram counts as written once its marker is on disk
-    zarr.open_array(f"{store}/{DONE}", mode="r+", zarr_format=3)[i, j] = 1
+    group[DONE][i, j] = 1
     return moving
+
+
+def _chunk_rows(job: _Job) -> Any:
+    """Yield ``(row, rows)``: each row of chunks of the interferogram as float32 ``(2, n, width)``.
+
+    Reads follow the file's tiling: a chunk row that ends inside a row of
+    GeoTIFF tiles (500 px chunks on 256 px tiles) reads up to the end of that
+    tile row and keeps the surplus for the next chunk row, so no tile is
+    decompressed twice. The values are those of a whole read, window by window.
+    """
+    from isslide_cube.io import read_interferogram
+
+    height, chunk = job.grid.height, job.chunk
+    tile = 1 if job.align else _tile_height(job.item.phase_path, job.item.phase_band)
+    held = np.empty((2, 0, job.grid.width), np.float32)  # rows [r0, read_to) already read
+    read_to = 0
+    for r0 in range(0, height, chunk):
+        r1 = min(r0 + chunk, height)
+        if read_to < r1:
+            end = min(height, -(-r1 // tile) * tile)
+            new = _read_rows(read_interferogram, job.item, job.grid, read_to, end, job.align)
+            held = new if not held.shape[1] else np.concatenate([held, new], axis=1)
+            read_to = end
+        yield r0, held[:, :r1 - r0]
+        held = held[:, r1 - r0:]
+
+
+def _tile_height(path: Path, band: int) -> int:
+    """Rows per block of ``path`` (GeoTIFF tile or strip height); 1 when unknown."""
+    import rasterio
+
+    from isslide_cube.io.discover import GDAL_READ_ENV
+
+    try:
+        with rasterio.Env(**GDAL_READ_ENV), rasterio.open(path) as src:
+            rows = int(src.block_shapes[band - 1][0])
+    except (rasterio.errors.RasterioError, IndexError):
+        return 1  # read_interferogram names the file and the fix
+    # a file stored in one block (or in huge strips) gains nothing from row alignment
+    return rows if 0 < rows <= 4096 else 1
 
 
 def _read_rows(read: Any, item: Any, grid: Any, r0: int, r1: int, align: bool) -> np.ndarray:
@@ -629,11 +669,29 @@ def _run(plan: _Plan, todo: list[int], client: Any, progress: bool) -> None:
                     _maybe_crash(counter[0])
 
             with Callback(posttask=_posttask):
-                dask.compute(*tasks)
+                dask.compute(*tasks, scheduler=_default_scheduler())
     finally:
         bar.close()
         if owned:
             client.close()
+
+
+def _default_scheduler() -> Any:
+    """Dask's default scheduler for ``dask.compute``, without importing ``distributed``.
+
+    Dask's own lookup imports ``distributed`` (~0.5 s) only to ask for a default
+    ``Client``; none can exist before ``distributed`` is imported, and then (or
+    with a configured ``scheduler``) Dask's lookup is used as is.
+    """
+    import sys
+
+    import dask
+
+    if "distributed" in sys.modules or dask.config.get("scheduler", None) is not None:
+        return None
+    import dask.threaded
+
+    return dask.threaded.get  # the default for delayed tasks
 
 
 def _bar(total: int, progress: bool) -> Any:
