@@ -121,10 +121,18 @@ def read_annotation_file(path: str | Path, *, crs: Any = None) -> Any:
 
 
 def _read_table(path: str | Path) -> tuple[pd.DataFrame, np.ndarray, Any]:
-    """Attributes (plain DataFrame), polygons (shapely array) and CRS of one file.
+    """Attributes (plain DataFrame), polygons (shapely array) and CRS of one file."""
+    columns, geoms, crs = _read_columns(path)
+    return _table_frame([columns]), geoms, crs
 
-    Plain pandas and shapely arrays: a GeoDataFrame per file costs ~10x more
-    for the hundreds of small files of a dataset.
+
+def _read_columns(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray, Any]:
+    """The raw columns (numpy, one value per kept polygon), polygons and CRS of one file.
+
+    Every check that names the file is made here, on numpy arrays; the pandas
+    conversions that are the same for every file are left to
+    :func:`_table_frame`, once for all the files of a dataset (a DataFrame per
+    file costs ~25 ms, most of the read, for the hundreds of small files).
     """
     import pyogrio.raw
     import shapely
@@ -139,41 +147,70 @@ def _read_table(path: str | Path) -> tuple[pd.DataFrame, np.ndarray, Any]:
         raise RawDataError(f"annotation file {path} has no CRS (a shapefile needs its .prj); "
                            f"write it with a CRS, e.g. gdf.set_crs('{schema.RAW_CRS}')"
                            ".to_file(...)")
-    frame = pd.DataFrame(dict(zip(meta["fields"], values, strict=True)))
+    fields = dict(zip(meta["fields"], values, strict=True))
     # DBF field names have at most 10 characters: 'repetitions' comes back as 'repetition'
-    frame = frame.rename(columns={k: v for k, v in FIELD_ALIASES.items()
-                                  if k in frame.columns and v not in frame.columns})
-    if "move_id" not in frame.columns:
+    for short, name in FIELD_ALIASES.items():
+        if short in fields and name not in fields:
+            fields[name] = fields.pop(short)
+    if "move_id" not in fields:
         raise RawDataError(f"annotation file {path} has no 'move_id' field; give every polygon "
                            f"a positive integer move_id (fields {schema.ANNOTATION_FIELDS})")
-    frame = _with_pair(frame, path)
-    ids = pd.to_numeric(frame["move_id"], errors="coerce")
-    if len(frame) and (ids.isna().any() or (ids <= 0).any()):
+    n = len(fields["move_id"])
+    first, second = _pair_columns(fields, path, n)
+    ids = pd.to_numeric(np.asarray(fields["move_id"]), errors="coerce")
+    if n and (np.isnan(ids.astype("float64")).any() or (ids <= 0).any()):
         raise RawDataError(f"annotation file {path}: move_id must be a positive integer "
                            f"(0 means no move in the cube); found {sorted(set(ids.tolist()))[:5]}")
-    frame["move_id"] = ids.astype(schema.MOVE_ID_DTYPE)
-    frame["class"] = frame["class"].fillna("Unknown").astype(str) if "class" in frame else "Unknown"
-    frame["confidence"] = (pd.to_numeric(frame["confidence"], errors="coerce").astype("float64")
-                           if "confidence" in frame else np.nan)
-    frame["repetitions"] = (pd.to_numeric(frame["repetitions"], errors="coerce")
-                            .fillna(0).astype("int32") if "repetitions" in frame else 0)
-    frame[SOURCE_FILE] = path.name
+    absent = np.full(n, None, dtype=object)  # a missing field: its default in _table_frame
+    columns = {
+        "move_id": ids.astype(schema.MOVE_ID_DTYPE),
+        "class": fields.get("class", absent),
+        "confidence": fields.get("confidence", absent),
+        "repetitions": fields.get("repetitions", absent),
+        FIRST_DATE: first, SECOND_DATE: second,
+        SOURCE_FILE: np.full(n, path.name, dtype=object),
+    }
     geoms = (shapely.from_wkb(wkb) if wkb is not None
-             else np.full(len(frame), None, dtype=object))
+             else np.full(n, None, dtype=object))
     geoms = _repair(geoms, path)
     keep = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
-    columns = [c for c in TABLE_COLUMNS if c != "geometry"]
-    return frame.loc[keep, columns].reset_index(drop=True), geoms[keep], meta["crs"]
+    if not keep.all():
+        columns = {k: v[keep] for k, v in columns.items()}
+    return columns, geoms[keep], meta["crs"]
 
 
-def _with_pair(frame: Any, path: Path) -> Any:
-    if FIRST_DATE in frame.columns and SECOND_DATE in frame.columns:
+def _table_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One DataFrame of :data:`TABLE_COLUMNS` (but geometry) from :func:`_read_columns` parts."""
+    names = [c for c in TABLE_COLUMNS if c != "geometry"]
+    cat = {k: (np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k])
+           for k in names if k != schema.DELAY}
+    frame = pd.DataFrame({
+        "move_id": cat["move_id"].astype(schema.MOVE_ID_DTYPE),
+        "class": pd.Series(cat["class"], dtype=object).fillna("Unknown").astype(str),
+        "confidence": pd.to_numeric(pd.Series(cat["confidence"], dtype=object),
+                                    errors="coerce").astype("float64"),
+        "repetitions": pd.to_numeric(pd.Series(cat["repetitions"], dtype=object),
+                                     errors="coerce").fillna(0).astype("int32"),
+        FIRST_DATE: cat[FIRST_DATE].astype("datetime64[ns]"),
+        SECOND_DATE: cat[SECOND_DATE].astype("datetime64[ns]"),
+        schema.DELAY: ((cat[SECOND_DATE] - cat[FIRST_DATE]) // np.timedelta64(1, "D"))
+        .astype("int64"),
+        SOURCE_FILE: pd.Series(cat[SOURCE_FILE], dtype=object).astype(str),
+    })
+    return frame[names]
+
+
+def _pair_columns(fields: dict[str, np.ndarray], path: Path, n: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(first, second) dates of each polygon, datetime64[ns], from columns or the file name."""
+    if FIRST_DATE in fields and SECOND_DATE in fields:
         try:
-            first = pd.to_datetime(frame[FIRST_DATE])
-            second = pd.to_datetime(frame[SECOND_DATE])
+            first = pd.to_datetime(pd.Series(fields[FIRST_DATE])).astype("datetime64[ns]")
+            second = pd.to_datetime(pd.Series(fields[SECOND_DATE])).astype("datetime64[ns]")
         except (ValueError, TypeError) as err:
             raise RawDataError(f"annotation file {path}: columns {FIRST_DATE}/{SECOND_DATE} "
                                f"are not dates ({err}); write ISO dates (2018-07-02)") from err
+        first, second = first.to_numpy(), second.to_numpy()
     else:
         match = PAIR_RE.search(path.stem)
         if not match:
@@ -182,21 +219,20 @@ def _with_pair(frame: Any, path: Path) -> Any:
                 f"S1_<YYYYMMDD>_<YYYYMMDD>{path.suffix} like its interferogram, or add "
                 f"'{FIRST_DATE}' and '{SECOND_DATE}' columns")
         try:
-            first, second = (pd.Timestamp(pd.to_datetime(g, format="%Y%m%d"))
-                             for g in match.groups())
+            a, b = (pd.Timestamp(pd.to_datetime(g, format="%Y%m%d")).to_datetime64()
+                    for g in match.groups())
         except ValueError as err:
             raise RawDataError(f"annotation file {path}: {match.group(0)} is not two "
                                "YYYYMMDD dates; rename it S1_<YYYYMMDD>_<YYYYMMDD>") from err
-    frame = frame.copy()
-    frame[FIRST_DATE] = pd.Series(first, index=frame.index).astype("datetime64[ns]")
-    frame[SECOND_DATE] = pd.Series(second, index=frame.index).astype("datetime64[ns]")
-    bad = frame[SECOND_DATE] <= frame[FIRST_DATE]
+        first = np.full(n, a, dtype="datetime64[ns]")
+        second = np.full(n, b, dtype="datetime64[ns]")
+    bad = second <= first
     if bad.any():
+        k = int(np.argmax(bad))
         raise RawDataError(f"annotation file {path}: second date not after the first "
-                           f"({frame.loc[bad, FIRST_DATE].iloc[0]:%Y-%m-%d} -> "
-                           f"{frame.loc[bad, SECOND_DATE].iloc[0]:%Y-%m-%d}); swap them")
-    frame[schema.DELAY] = (frame[SECOND_DATE] - frame[FIRST_DATE]).dt.days.astype("int64")
-    return frame
+                           f"({pd.Timestamp(first[k]):%Y-%m-%d} -> "
+                           f"{pd.Timestamp(second[k]):%Y-%m-%d}); swap them")
+    return first, second
 
 
 def _repair(geoms: np.ndarray, path: Path) -> np.ndarray:
@@ -265,13 +301,14 @@ def read_annotations(
 
     files = find_annotation_files(source)
     known = None if pairs is None else {_pair_key(a, b) for a, b in pairs}
-    frames, geoms, crss = [], [], []
+    parts, geoms, crss = [], [], []
     for path in files:
-        frame, polygons, file_crs = _read_table(path)
+        columns, polygons, file_crs = _read_columns(path)
         if known is not None:
-            keys = {_pair_key(a, b) for a, b in zip(frame[FIRST_DATE], frame[SECOND_DATE],
-                                                    strict=True)}
-            if not len(frame):  # an empty file still names its pair
+            keys = {_pair_key(a, b) for a, b in set(zip(columns[FIRST_DATE].tolist(),
+                                                        columns[SECOND_DATE].tolist(),
+                                                        strict=True))}
+            if not len(polygons):  # an empty file still names its pair
                 keys = {_pair_key(*_pair_from_name(path))} if PAIR_RE.search(path.stem) else set()
             orphans = sorted(keys - known)
             if orphans:
@@ -279,10 +316,10 @@ def read_annotations(
                     f"annotation file {path} annotates pair(s) {orphans} that have no "
                     "interferogram; add the interferogram(s) to the source, or move the "
                     "annotation file out of the annotation folder")
-        frames.append(frame)
+        parts.append(columns)
         geoms.append(polygons)
         crss.append(file_crs)
-    if not frames:
+    if not parts:
         return gpd.GeoDataFrame(columns=list(TABLE_COLUMNS), geometry="geometry", crs=crs)
     crs = crs if crs is not None else crss[0]
     # one reprojection per distinct CRS, not per file
@@ -295,7 +332,7 @@ def read_annotations(
         for k in sel:
             out[offsets[k]:offsets[k + 1]] = values[at:at + len(geoms[k])]
             at += len(geoms[k])
-    table = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry=out, crs=crs)
+    table = gpd.GeoDataFrame(_table_frame(parts), geometry=out, crs=crs)
     return table.sort_values([FIRST_DATE, SECOND_DATE], kind="stable").reset_index(drop=True)
 
 
