@@ -115,12 +115,19 @@ def predict_array(model: Any, stack: np.ndarray, *, tile: int, overlap: float = 
 
 
 def _predict_block(block: np.ndarray, run_dir: str, tile: int, overlap: float, batch_size: int,
-                   target_pos: np.ndarray | None, device: str,
+                   target_pos: np.ndarray | None, device: str, torch_threads: int | None,
                    block_info: dict | None = None) -> np.ndarray:
     """One dask block (1, 1, T, 2, h, w) -> (1, 1, h, w) probabilities."""
     out_shape = (1, 1) + block.shape[-2:]
     if not np.isfinite(block).any():  # no interferogram here
         return np.full(out_shape, np.nan, np.float32)
+    if torch_threads:
+        import torch
+
+        # Dask runs blocks in parallel: torch's own threads on top oversubscribe the
+        # cores (10x slower on a loaded 2-core machine)
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
     model, config = _load_model(run_dir, device)
     stack = block[0, 0]
     if target_pos is not None:  # the interferogram itself goes first, as in training
@@ -134,7 +141,8 @@ def _predict_block(block: np.ndarray, run_dir: str, tile: int, overlap: float, b
 
 
 def scene_probability(run_dir: str | Path, cube: Any, *, tile: int | None = None,
-                      overlap: float = 0.5, batch_size: int = 16, device: str = "cpu") -> Any:
+                      overlap: float = 0.5, batch_size: int = 16, device: str = "cpu",
+                      torch_threads: int | None = 1) -> Any:
     """Lazy moving-area probability of every interferogram of a cube.
 
     Parameters
@@ -152,6 +160,9 @@ def scene_probability(run_dir: str | Path, cube: Any, *, tile: int | None = None
         Tiles per forward pass.
     device
         Torch device of the workers.
+    torch_threads
+        ``torch.set_num_threads`` in the processes running blocks (1: the
+        parallelism comes from Dask); None leaves torch's setting alone.
 
     Returns
     -------
@@ -186,7 +197,7 @@ def scene_probability(run_dir: str | Path, cube: Any, *, tile: int | None = None
     halo = da.overlap.overlap(data, depth={4: depth, 5: depth},
                               boundary={4: np.nan, 5: np.nan})
     prob = halo.map_blocks(_predict_block, str(run_dir), tile, overlap, batch_size, target_pos,
-                           device, drop_axis=[2, 3], dtype=np.float32,
+                           device, torch_threads, drop_axis=[2, 3], dtype=np.float32,
                            meta=np.empty((0, 0, 0, 0), np.float32))
     # the outer halo (NaN padding) is trimmed too
     prob = da.overlap.trim_internal(prob, {2: depth, 3: depth}, boundary={2: np.nan, 3: np.nan})
@@ -320,7 +331,7 @@ def predict_scenes(run_dir: str | Path, cube: str | Path, out: str | Path,
                    threshold: float | None = None, write_zarr: bool = False, client: Any = None,
                    progress: bool = False, *, tile: int | None = None, overlap: float = 0.5,
                    batch_size: int = 16, min_area_px: int = 1, device: str = "cpu",
-                   overwrite: bool = True) -> SceneSummary:
+                   torch_threads: int | None = 1, overwrite: bool = True) -> SceneSummary:
     """Predict every interferogram of a cube; write COGs, a GeoPackage and optionally Zarr.
 
     Parameters
@@ -339,7 +350,7 @@ def predict_scenes(run_dir: str | Path, cube: str | Path, out: str | Path,
         ``distributed.Client`` or address computing the chunks; None: Dask's default.
     progress
         A tqdm bar over interferograms.
-    tile, overlap, batch_size, device
+    tile, overlap, batch_size, device, torch_threads
         See :func:`scene_probability`.
     min_area_px
         Drop moving areas smaller than this many pixels.
@@ -354,6 +365,21 @@ def predict_scenes(run_dir: str | Path, cube: str | Path, out: str | Path,
     -------
     >>> print(predict_scenes("runs/r", "cube.zarr", "maps", write_zarr=True))  # doctest: +SKIP
     """
+    import torch
+
+    threads_before = torch.get_num_threads()  # blocks run here too without a client
+    try:
+        return _predict_scenes(run_dir, cube, out, threshold, write_zarr, client, progress,
+                               tile=tile, overlap=overlap, batch_size=batch_size,
+                               min_area_px=min_area_px, device=device,
+                               torch_threads=torch_threads, overwrite=overwrite)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _predict_scenes(run_dir, cube, out, threshold, write_zarr, client, progress, *, tile,
+                    overlap, batch_size, min_area_px, device, torch_threads,
+                    overwrite) -> SceneSummary:
     import geopandas as gpd
     import pandas as pd
     import rasterio
@@ -373,7 +399,7 @@ def predict_scenes(run_dir: str | Path, cube: str | Path, out: str | Path,
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold {threshold} is outside [0, 1]")
     prob = scene_probability(run_dir, ds, tile=tile, overlap=overlap, batch_size=batch_size,
-                             device=device)
+                             device=device, torch_threads=torch_threads)
     transform, crs = ds.rio.transform(), ds.rio.crs
     area = pixel_area_m2(ds).astype(np.float64)
     summary = SceneSummary(out=out, threshold=threshold)

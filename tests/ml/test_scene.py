@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -33,11 +34,16 @@ def setup(tmp_path_factory):
     store = write_cube(cube, root / "cube.zarr", chunk=24)  # 24, 24, 8: ragged chunks
     patches = write_patches(make_patches(cube, locations=((8, 10), (30, 30))), root / "p.zarr")
     runs = {}
-    for name, temporal in (("resunet", None), ("convgru_unet", "start")):
-        run = root / name
-        train(patches, run, model=name, preset="quick", epochs=1, batch_size=8, lr=1e-3,
-              temporal=temporal, model_kwargs=SMALL, device="cpu")
-        runs[name] = run
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: torch's threads only contend on a loaded machine
+    try:
+        for name, temporal in (("resunet", None), ("convgru_unet", "start")):
+            run = root / name
+            train(patches, run, model=name, preset="quick", epochs=1, batch_size=8, lr=1e-3,
+                  temporal=temporal, model_kwargs=SMALL, device="cpu")
+            runs[name] = run
+    finally:
+        torch.set_num_threads(threads)
     return open_store(store), store, runs
 
 
