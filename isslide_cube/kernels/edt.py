@@ -12,14 +12,20 @@ in the two-pass form of Meijster et al. (2000):
    its column, by one forward and one backward sweep. The sweeps walk rows, so
    the inner loop runs along contiguous memory over a block of columns that
    fits in cache, and vectorises.
-2. *rows*: the lower envelope of the parabolas ``f_q + (x - q)^2`` of each row.
-   A zero pixel at ``q`` (``f_q = 0``) dominates every parabola from its other
-   side, so each row splits at its zero pixels into independent segments:
-   zeros are skipped at once and each envelope only spans one segment.
+2. *rows*: the lower envelope of the parabolas ``f_q + ((x - q) sx)^2``,
+   ``f_q = (column distance * sy)^2``, of each row. Every pixel's answer is
+   bounded by its own parabola and by the nearest zero of its row; when a
+   row's largest bound is below ``((w + 1) sx)^2``, no parabola farther than
+   ``w`` pixels can be a minimum, and the envelope reduces, exactly, to a
+   vectorised minimum over a window of half-width ``w`` (a few SIMD ``min`` per
+   pixel, no branches). Other rows split at their zeros (a zero parabola
+   dominates everything beyond it) into independent runs, each solved by that
+   window, by brute force when short, or by the Felzenszwalb-Huttenlocher envelope.
 
-The first pass writes its result into the output array and the second pass
+Pass 1 writes integer counts into the output array's own memory and pass 2
 overwrites it row by row, so the transform needs, beyond its output, only a few
-scratch vectors of one row per thread.
+scratch vectors of one row per thread. Distances are computed in float64 and
+rounded once to the output dtype.
 
 References
 ----------
