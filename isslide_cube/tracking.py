@@ -381,6 +381,7 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
     has = cube[schema.HAS_INTERFEROGRAM].values
     starts, delays = cube[schema.START_DATE].values, cube[schema.DELAY].values
 
+    area_d = dask.delayed(area, pure=True)  # one graph key shared by every task, not a copy each
     tasks, keys = [], []
     for i in range(len(starts)):
         for j in range(len(delays)):
@@ -390,7 +391,7 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
             lab = labels.isel(sel).data
             coh = ifg.isel(sel).sel(band=schema.COHERENCE).data
             pha = ifg.isel(sel).sel(band=schema.PHASE).data
-            tasks.append(dask.delayed(_slice_stats)(lab, coh, pha, area, n_lab, ring, core,
+            tasks.append(dask.delayed(_slice_stats)(lab, coh, pha, area_d, n_lab, ring, core,
                                                     deramp))
             keys.append((i, j))
     client = as_client(client)
