@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from datetime import datetime
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -219,8 +220,8 @@ def _pair_columns(fields: dict[str, np.ndarray], path: Path, n: int
                 f"S1_<YYYYMMDD>_<YYYYMMDD>{path.suffix} like its interferogram, or add "
                 f"'{FIRST_DATE}' and '{SECOND_DATE}' columns")
         try:
-            a, b = (pd.Timestamp(pd.to_datetime(g, format="%Y%m%d")).to_datetime64()
-                    for g in match.groups())
+            # strptime: pandas' parser costs ~1 ms a call, once per file
+            a, b = (np.datetime64(datetime.strptime(g, "%Y%m%d"), "ns") for g in match.groups())
         except ValueError as err:
             raise RawDataError(f"annotation file {path}: {match.group(0)} is not two "
                                "YYYYMMDD dates; rename it S1_<YYYYMMDD>_<YYYYMMDD>") from err

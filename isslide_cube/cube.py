@@ -302,20 +302,28 @@ def _template(plan: _Plan) -> Any:
         schema.HAS_INTERFEROGRAM: ((schema.START_DATE, schema.DELAY), has),
     }
     pair = (schema.START_DATE, schema.DELAY)
+
+    def named(var: str) -> str:  # a given name spares Dask tokenizing (cloudpickle) each array
+        return f"isslide-template-{var}-{plan.fingerprint[:16]}"
+
     variables = {
         schema.INTERFEROGRAM: (schema.CUBE_DIMS, da.full(
-            (n_s, n_d, 2, height, width), np.nan, dtype="float32", chunks=-1),
+            (n_s, n_d, 2, height, width), np.nan, dtype="float32", chunks=-1,
+            name=named(schema.INTERFEROGRAM)),
             {"long_name": "coherence (0..1) and wrapped phase (radians, [-pi, pi))"}),
-        DONE: (pair, da.zeros((n_s, n_d), dtype="uint8", chunks=-1)),
-        ANNOTATED: (pair, da.zeros((n_s, n_d), dtype="int64", chunks=-1)),
+        DONE: (pair, da.zeros((n_s, n_d), dtype="uint8", chunks=-1, name=named(DONE))),
+        ANNOTATED: (pair, da.zeros((n_s, n_d), dtype="int64", chunks=-1,
+                                   name=named(ANNOTATED))),
     }
     if plan.table is not None:
         variables[schema.MASK] = (schema.MASK_DIMS, da.full(
-            (n_s, n_d, height, width), schema.MASK_FILL, dtype="uint8", chunks=-1),
+            (n_s, n_d, height, width), schema.MASK_FILL, dtype="uint8", chunks=-1,
+            name=named(schema.MASK)),
             {"long_name": "moving area", "flag_values": [0, 1],
              "flag_meanings": "stable moving"})
         variables[schema.MOVE_ID] = (schema.MASK_DIMS, da.full(
-            (n_s, n_d, height, width), schema.MOVE_ID_FILL, dtype="int32", chunks=-1),
+            (n_s, n_d, height, width), schema.MOVE_ID_FILL, dtype="int32", chunks=-1,
+            name=named(schema.MOVE_ID)),
             {"long_name": "annotated move id (0: none)"})
     if plan.layover is not None:
         variables[schema.LAYOVER] = ((schema.Y, schema.X), plan.layover.astype(bool),

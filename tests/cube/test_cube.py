@@ -334,3 +334,32 @@ def test_crash_while_writing_the_template_restarts_it(raw, tmp_path):
     summary = build_cube(raw, store, chunks=16)
     assert not summary.resumed and summary.written == 7
     assert_stores_equal(open_cube(store), reference)
+
+
+@pytest.mark.parametrize("chunk", [7, 16, 25, 40, 100])
+def test_chunk_rows_follow_the_tiling_and_equal_a_whole_read(tmp_path, chunk):
+    """Rows of chunks read tile row by tile row (16 px tiles) are a whole read, sliced."""
+    from isslide_cube.cube import _chunk_rows, _Job, _tile_height
+    from isslide_cube.io import check_grids, discover, read_interferogram
+
+    rng = np.random.default_rng(3)
+    height, width = 70, 48
+    data = np.stack([rng.uniform(0, 1, (height, width)),
+                     rng.uniform(-np.pi, np.pi, (height, width))]).astype("float32")
+    data[:, 30:33, 5:9] = np.nan
+    path = tmp_path / "S1_20180702_20180708.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=2,
+                       dtype="float32", crs="EPSG:4326", transform=TRANSFORM, nodata=np.nan,
+                       tiled=True, blockxsize=16, blockysize=16) as dst:
+        dst.write(data)
+        dst.descriptions = schema.BANDS
+    item = discover(tmp_path).items[0]
+    grid = check_grids([item])
+    assert _tile_height(path, 1) == 16
+    job = _Job(str(tmp_path / "unused.zarr"), item, 0, 0, grid, None, chunk, False, False)
+    rows = list(_chunk_rows(job))
+    assert [r0 for r0, _ in rows] == list(range(0, height, chunk))
+    assert all(r.shape == (2, min(chunk, height - r0), width) for r0, r in rows)
+    whole = read_interferogram(item, grid)
+    np.testing.assert_array_equal(np.concatenate([r for _, r in rows], axis=1), whole)
+    np.testing.assert_array_equal(whole, data)
