@@ -221,7 +221,7 @@ def label_moves(detections: xr.DataArray) -> xr.DataArray:
 
 # --------------------------------------------------------------- time series
 def pixel_area_m2(cube: xr.Dataset) -> np.ndarray:
-    """Area of each pixel (y, x) in m^2: geodesic spherical for a geographic CRS."""
+    """Area of each pixel (y, x) in m^2: spherical for a geographic CRS (read-only view)."""
     t = cube.rio.transform()
     crs = cube.rio.crs
     ny, nx = cube.sizes["y"], cube.sizes["x"]
@@ -232,8 +232,9 @@ def pixel_area_m2(cube: xr.Dataset) -> np.ndarray:
         top = np.sin(lat + np.deg2rad(dlat) / 2)
         bottom = np.sin(lat - np.deg2rad(dlat) / 2)
         row = EARTH_RADIUS_M ** 2 * dlon * np.abs(top - bottom)
-        return np.repeat(row[:, None], nx, 1)
-    return np.full((ny, nx), abs(t.a * t.e))
+        # a read-only broadcast view: one value per row in memory, not per pixel
+        return np.broadcast_to(row[:, None], (ny, nx))
+    return np.broadcast_to(np.float64(abs(t.a * t.e)), (ny, nx))
 
 
 def _slice_stats(labels: np.ndarray, coh: np.ndarray, phase: np.ndarray, area: np.ndarray,

@@ -401,7 +401,7 @@ def _predict_scenes(run_dir, cube, out, threshold, write_zarr, client, progress,
     prob = scene_probability(run_dir, ds, tile=tile, overlap=overlap, batch_size=batch_size,
                              device=device, torch_threads=torch_threads)
     transform, crs = ds.rio.transform(), ds.rio.crs
-    area = pixel_area_m2(ds).astype(np.float64)
+    area = pixel_area_m2(ds)  # a broadcast view: no per-pixel memory
     summary = SceneSummary(out=out, threshold=threshold)
     zarr_array = None
     if write_zarr:
