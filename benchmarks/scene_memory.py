@@ -19,7 +19,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
 
 
 def _cube(path: Path, size: int, chunk: int = 256) -> None:
