@@ -20,7 +20,6 @@ import tracemalloc
 from pathlib import Path
 
 
-
 def _cube(path: Path, size: int, chunk: int = 256) -> None:
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
     from temporal_fixtures import make_cube, write_cube
