@@ -175,3 +175,16 @@ class IsslideAccessor:
     def validate(self, **kwargs: Any) -> s.ValidationReport:
         """:func:`isslide_cube.accessor.validate`: cube or patches schema."""
         return validate(self._obj, **kwargs)
+
+    def stack(self, spec: str = "start", variable: str = s.INTERFEROGRAM) -> xr.Dataset:
+        """Multi-temporal stacks (:mod:`isslide_cube.temporal`) of this cube or patches dataset."""
+        from isslide_cube.temporal import stack_cube, stack_patches
+
+        fn = stack_patches if s.SAMPLE in self._obj.dims else stack_cube
+        return fn(self._obj, spec, variable)
+
+    def move_time_series(self, labels: Any = None, **kwargs: Any):
+        """:func:`isslide_cube.tracking.move_time_series` of this cube."""
+        from isslide_cube.tracking import move_time_series
+
+        return move_time_series(self._obj, labels, **kwargs)

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from temporal_fixtures import (
     make_cube,
     make_patches,
@@ -12,6 +13,7 @@ from temporal_fixtures import (
     write_patches,
 )
 
+import isslide_cube  # noqa: F401  (registers ds.isslide)
 from isslide_cube import schema
 from isslide_cube.temporal import (
     member_index,
@@ -158,3 +160,13 @@ def test_patch_member_index_rejects_duplicates():
     doubled = __import__("xarray").concat([p, p], "sample")
     with pytest.raises(schema.PatchesError, match="repeat"):
         patch_member_index(doubled, "start")
+
+
+def test_accessor_stack_forwards_to_stack_cube_and_stack_patches():
+    cube = make_cube()
+    via_accessor = cube.isslide.stack("start")
+    direct = stack_cube(cube, "start")
+    xr.testing.assert_identical(via_accessor, direct)
+    patches = make_patches(cube)
+    xr.testing.assert_identical(patches.isslide.stack("end"), stack_patches(patches, "end"))
+    assert "time" not in cube.dims  # the accessor never mutates its object

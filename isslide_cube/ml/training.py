@@ -59,7 +59,8 @@ RUN_FILES = ("config.json", "history.csv", "last.pt", "best.pt")
 IDENTITY_KEYS = ("model", "model_kwargs", "in_channels", "n_times", "temporal", "preset", "lr",
                  "batch_size", "seed", "patches", "augment", "validity", "max_train_samples",
                  "weights", "device_data", "prior_bias")
-UNET_FAMILY = ("unet", "resunet", "sepunet")
+UNET_FAMILY = ("unet", "resunet", "sepunet",  # factories that take `width`
+               "early_fusion_resunet", "convgru_unet", "temporal_attention_unet")
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"epochs": 300, "lr": 1e-5, "batch_size": 8, "max_train_samples": None,
