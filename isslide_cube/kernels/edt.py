@@ -71,10 +71,11 @@ class KernelInputError(IsslideError, ValueError):
 # ----------------------------------------------------------------- numba core
 # "No zero in this column" marker of the integer column pass; any real count is < 2**30.
 _BIG = 1 << 30
-# Largest half-width of the exact vectorised window of pass 2 for a whole row
-# (cost ~ (2w + 1) / lanes per pixel), and for one run between zeros of a row.
+# Half-widths of the exact vectorised window of pass 2 (cost ~ (2w + 1) / lanes
+# per pixel): up to _W_ROW a whole row at once (cheap, no per-run overhead);
+# beyond, each run between zeros with its own, tighter bound, up to _W.
 _W = 64
-_W_RUN = 12
+_W_ROW = 12
 # Foreground runs up to this length are solved by brute force instead of an envelope.
 _SHORT = 8
 
@@ -232,7 +233,7 @@ def _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2):
     """
     nx = o.shape[0]
     f = fp[_W:_W + nx]
-    if top < (_W + 1) * (_W + 1) * sx2:
+    if top < (_W_ROW + 1) * (_W_ROW + 1) * sx2:
         _window(fp, 0, nx, _half_width(top, sx2), sx2, o, best)
         return
     a = -1
@@ -247,7 +248,7 @@ def _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2):
             seg_top = 0.0
             for x in range(a + 1, j):
                 seg_top = max(seg_top, ub[x])
-            if seg_top < (_W_RUN + 1) * (_W_RUN + 1) * sx2:
+            if seg_top < (_W + 1) * (_W + 1) * sx2:
                 _window(fp, a + 1, j, _half_width(seg_top, sx2), sx2, o, best)
             elif j - a - 1 <= _SHORT:
                 for x in range(a + 1, j):
