@@ -34,8 +34,8 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from datetime import datetime
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
