@@ -89,6 +89,8 @@ ZONE_FLAG_VALUES = tuple(range(len(ZONES)))
 # ------------------------------------------------------------------ annotations
 CLASSES = ("Landslide", "Rock Glacier", "Unknown")
 ANNOTATION_FIELDS = ("move_id", "class", "confidence", "repetitions")
+# dBASE caps field names at 10 characters: shapefiles from QGIS/GDAL hold "repetition".
+ANNOTATION_FIELD_ALIASES = {"repetitions": ("repetition",)}
 
 # ----------------------------------------------------------------- raw layout
 RAW_INTERFEROGRAMS = "interferograms"
@@ -330,7 +332,8 @@ def _check_raw_annotation(shp: Path, stems: set[str], report: ValidationReport) 
     if not info.get("crs"):
         report.add(shp, "has no CRS (.prj missing)", f"write it with crs={RAW_CRS}")
     fields = tuple(info.get("fields", ()))
-    missing = [f for f in ANNOTATION_FIELDS if f not in fields]
+    missing = [f for f in ANNOTATION_FIELDS
+               if f not in fields and not set(ANNOTATION_FIELD_ALIASES.get(f, ())) & set(fields)]
     if missing:
         report.add(shp, f"fields {missing} missing", f"each polygon needs {ANNOTATION_FIELDS}")
 

@@ -64,3 +64,22 @@ def test_validate_raw_names_every_problem(tmp_path: Path):
     assert "S1_20180702_20180708.shp: side file S1_20180702_20180708.dbf is missing" in text
     assert "S1_20180702_20180708.tif" not in text  # the good file raises nothing
     assert len(report.problems) == 5
+
+
+def test_validate_raw_accepts_the_dbase_truncated_repetitions_field(tmp_path: Path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    ifg = tmp_path / "interferograms"
+    ifg.mkdir()
+    _write(ifg / "S1_20180702_20180708.tif",
+           np.stack([np.full((8, 8), 0.5), np.zeros((8, 8))]).astype("float32"))
+    ann = tmp_path / "annotations"
+    ann.mkdir()
+    frame = gpd.GeoDataFrame({"move_id": [1], "class": ["Landslide"], "confidence": [0.9],
+                              "repetition": [3]}, geometry=[box(6.5, 45.49, 6.501, 45.4995)],
+                             crs="EPSG:4326")
+    frame.to_file(ann / "S1_20180702_20180708.shp")
+    assert schema.validate_raw(tmp_path), str(schema.validate_raw(tmp_path))
+    frame.drop(columns="repetition").to_file(ann / "S1_20180702_20180708.shp")
+    assert "fields ['repetitions'] missing" in str(schema.validate_raw(tmp_path))
