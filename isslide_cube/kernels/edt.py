@@ -76,6 +76,7 @@ _BIG = 1 << 30
 # beyond, each run between zeros with its own, tighter bound, up to _W.
 _W = 64
 _W_ROW = 12
+_W_RUN = 32
 # Foreground runs up to this length are solved by brute force instead of an envelope.
 _SHORT = 8
 
@@ -153,6 +154,42 @@ def _envelope(f, lo, hi, a, b, sx, o, pos, val, hv, z):
 
 
 @njit(nogil=True, cache=True)
+def _envelope_int(gs, lo, hi, a, b, s, o, v, hh, d2):
+    """:func:`_envelope` for isotropic spacing ``s``, in exact integer arithmetic.
+
+    Parabolas ``g[q]**2 + (x - q)**2`` (``gs`` the column counts as int64,
+    ``>= _BIG`` for none), ``q`` in ``lo..hi``, evaluated at ``x`` in ``a+1..b-1``.
+    No division: a parabola leaves the stack when the new one's intersection
+    with it is not right of its own left intersection, compared by cross
+    multiplication (``|values| < 2**62`` for images under ``2**20`` a side);
+    the evaluation compares parabola values directly. Only the final
+    ``s * sqrt(d2)`` is floating point. Scratch ``v``, ``hh`` (int64), ``d2``.
+    """
+    k = -1
+    for q in range(lo, hi + 1):
+        gq = gs[q]
+        if gq >= _BIG:
+            continue
+        hq = gq * gq + q * q
+        while k >= 1 and (hh[k] - hh[k - 1]) * (q - v[k]) >= (hq - hh[k]) * (v[k] - v[k - 1]):
+            k -= 1
+        k += 1
+        v[k] = q
+        hh[k] = hq
+    if k < 0:  # no background anywhere in these columns
+        for x in range(a + 1, b):
+            o[x] = np.inf
+        return
+    kk = 0
+    for x in range(a + 1, b):
+        while kk < k and hh[kk + 1] - 2 * x * v[kk + 1] <= hh[kk] - 2 * x * v[kk]:
+            kk += 1
+        d2[x] = hh[kk] - 2 * x * v[kk] + x * x
+    for x in range(a + 1, b):  # separate loop: vectorised square roots
+        o[x] = s * math.sqrt(np.float64(d2[x]))
+
+
+@njit(nogil=True, cache=True)
 def _window(fp, lo, hi, w, sx2, o, best):
     """``o[x] = sqrt(min_{|k|<=w} f[x+k] + (k sx)^2)`` for ``x`` in ``lo:hi`` (vectorised).
 
@@ -189,8 +226,9 @@ def _half_width(top, sx2):
 
 
 @njit(nogil=True, cache=True)
-def _bounds(g, fp, ub, sy2, sx2):
-    """Parabola heights ``f = (g sy)^2`` into ``fp`` (padded) and per-pixel bounds into ``ub``.
+def _bounds(g, fp, gs, ub, sy2, sx2):
+    """Parabola heights ``f = (g sy)^2`` into ``fp`` (padded), ``g`` into ``gs``
+    (int64) and per-pixel bounds into ``ub``.
 
     Each pixel's squared distance is at most ``ub[x] = min(f[x], (r sx)^2)``,
     ``r`` the distance along the row to its nearest zero. Returns ``max(ub)``.
@@ -199,27 +237,28 @@ def _bounds(g, fp, ub, sy2, sx2):
     f = fp[_W:_W + nx]
     for j in range(nx):
         v = g[j]
+        gs[j] = v
         f[j] = np.inf if v >= _BIG else v * v * sy2
-    # run distances along the row, branch-free (random masks would mispredict);
-    # 1e30 stands for "no zero yet" and keeps (r + 1) * 0 == 0 (inf * 0 is NaN)
-    r = 1e30
+    # run distances along the row in integers, branch-free (random masks would
+    # mispredict): r = (r + 1) & -(g != 0) is a 2-cycle dependency chain where
+    # the float (r + 1) * (g != 0) took 8; _BIG stands for "no zero yet"
+    r = np.int64(_BIG)
     for j in range(nx):
-        r = (r + 1.0) * (f[j] != 0.0)
+        r = (r + 1) & -np.int64(gs[j] != 0)
         ub[j] = r
-    r = 1e30
+    r = np.int64(_BIG)
     top = 0.0
     for j in range(nx - 1, -1, -1):
-        fj = f[j]
-        r = (r + 1.0) * (fj != 0.0)
-        rr = min(r, ub[j])
-        u = min(fj, rr * rr * sx2)
+        r = (r + 1) & -np.int64(gs[j] != 0)
+        rr = np.float64(min(r, np.int64(ub[j])))
+        u = min(f[j], rr * rr * sx2)
         ub[j] = u
         top = max(top, u)
     return top
 
 
 @njit(nogil=True, cache=True)
-def _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2):
+def _solve(fp, gs, ub, top, o, best, pos, val, hv, z, iv, ih, iso, sx, sx2):
     """Distances of one row into ``o`` from :func:`_bounds`' ``fp``, ``ub``.
 
     Exact at every pixel whose bound is ``<= top`` (all of them when ``top`` is
@@ -229,7 +268,7 @@ def _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2):
     per pixel, far cheaper than the branchy envelope. Rows with a larger bound
     split at their zeros (a zero parabola dominates everything beyond it) into
     runs: each takes the window if its own bound is small, brute force if it is
-    short, else the exact envelope.
+    short, else the exact envelope (in integers when ``iso``: equal spacing).
     """
     nx = o.shape[0]
     f = fp[_W:_W + nx]
@@ -248,7 +287,7 @@ def _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2):
             seg_top = 0.0
             for x in range(a + 1, j):
                 seg_top = max(seg_top, ub[x])
-            if seg_top < (_W + 1) * (_W + 1) * sx2:
+            if seg_top < (_W_RUN + 1) * (_W_RUN + 1) * sx2:
                 _window(fp, a + 1, j, _half_width(seg_top, sx2), sx2, o, best)
             elif j - a - 1 <= _SHORT:
                 for x in range(a + 1, j):
@@ -257,41 +296,64 @@ def _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2):
                         d = x - q
                         b2 = min(b2, f[q] + d * d * sx2)
                     o[x] = math.sqrt(b2)
+            elif iso:
+                _envelope_int(gs, lo, hi, a, j, sx, o, iv, ih, best)
             else:
                 _envelope(f, lo, hi, a, j, sx, o, pos, val, hv, z)
         a = j
 
 
 @njit(nogil=True, cache=True)
-def _row(g, o, fp, ub, best, pos, val, hv, z, sy2, sx):
+def _row(g, o, fp, gs, ub, best, pos, val, hv, z, iv, ih, iso, sy2, sx):
     """Pass 2 on one row: column counts ``g`` (may alias ``o``) to distances ``o``."""
     sx2 = sx * sx
-    top = _bounds(g, fp, ub, sy2, sx2)
-    _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2)
+    nx = g.shape[0]
+    if iso:
+        # a row without background (inside large objects, sparse masks) is one
+        # run with a large bound: the integer envelope, without computing bounds
+        low = g[0]
+        for j in range(nx):
+            low = min(low, g[j])
+        if low > 0:
+            for j in range(nx):
+                gs[j] = g[j]
+            _envelope_int(gs, 0, nx - 1, -1, nx, sx, o, iv, ih, best)
+            return
+    top = _bounds(g, fp, gs, ub, sy2, sx2)
+    _solve(fp, gs, ub, top, o, best, pos, val, hv, z, iv, ih, iso, sx, sx2)
 
 
 @njit(nogil=True, cache=True)
-def _rows(gi, out, r0, r1, sy2, sx):
+def _rows(gi, out, r0, r1, sy2, sx, iso):
     """Pass 2 on rows ``r0:r1`` with one set of scratch vectors."""
     nx = out.shape[1]
     fp = np.empty(nx + 2 * _W)
     for k in range(_W):
         fp[k] = np.inf
         fp[nx + _W + k] = np.inf
+    gs = np.empty(nx, np.int64)
     ub = np.empty(nx)
     best = np.empty(nx)
     pos = np.empty(nx + 1)
     val = np.empty(nx + 1)
     hv = np.empty(nx + 1)
     z = np.empty(nx + 1)
+    iv = np.empty(nx + 1, np.int64)
+    ih = np.empty(nx + 1, np.int64)
     for i in range(r0, r1):
-        _row(gi[i], out[i], fp, ub, best, pos, val, hv, z, sy2, sx)
+        _row(gi[i], out[i], fp, gs, ub, best, pos, val, hv, z, iv, ih, iso, sy2, sx)
+
+
+@njit(nogil=True, cache=True)
+def _isotropic(shape, sy, sx):
+    """Equal spacing, and small enough (< 2**20 a side) for :func:`_envelope_int`'s int64 products."""
+    return sy == sx and max(shape[0], shape[1]) < (1 << 20)
 
 
 @njit(nogil=True, cache=True)
 def _edt_serial(mask, gi, out, sy, sx, invert):
     _columns(mask, gi, 0, mask.shape[1], invert)
-    _rows(gi, out, 0, out.shape[0], sy * sy, sx)
+    _rows(gi, out, 0, out.shape[0], sy * sy, sx, _isotropic(mask.shape, sy, sx))
 
 
 @njit(nogil=True, cache=True, parallel=True)
@@ -302,8 +364,9 @@ def _edt_parallel(mask, gi, out, sy, sx, invert):
         _columns(mask, gi, b * _COL_BLOCK, min(nx, (b + 1) * _COL_BLOCK), invert)
     nr = (ny + _ROW_BLOCK - 1) // _ROW_BLOCK
     sy2 = sy * sy
+    iso = _isotropic(mask.shape, sy, sx)
     for b in prange(nr):
-        _rows(gi, out, b * _ROW_BLOCK, min(ny, (b + 1) * _ROW_BLOCK), sy2, sx)
+        _rows(gi, out, b * _ROW_BLOCK, min(ny, (b + 1) * _ROW_BLOCK), sy2, sx, iso)
 
 
 @njit(nogil=True, cache=True)

@@ -48,6 +48,7 @@ from isslide_cube.kernels.edt import (
     KernelInputError,
     _bounds,
     _columns,
+    _isotropic,
     _solve,
     as_mask,
     parse_sampling,
@@ -104,6 +105,7 @@ def _directed(gi, src, sy, sx, pct, buf):
     for k in range(_W):
         fp[k] = np.inf
         fp[w + _W + k] = np.inf
+    gs = np.empty(w, np.int64)
     ub = np.empty(w)
     best = np.empty(w)
     o = np.empty(w)
@@ -111,8 +113,11 @@ def _directed(gi, src, sy, sx, pct, buf):
     val = np.empty(w + 1)
     hv = np.empty(w + 1)
     z = np.empty(w + 1)
+    iv = np.empty(w + 1, np.int64)
+    ih = np.empty(w + 1, np.int64)
+    iso = _isotropic(gi.shape, sy, sx)
     if pct < 0:
-        return _directed_max(gi, src, sy2, sx, sx2, fp, ub, best, o, pos, val, hv, z)
+        return _directed_max(gi, src, sy2, sx, sx2, fp, gs, ub, best, o, pos, val, hv, z, iv, ih, iso)
     n = 0
     for i in range(h):
         s = src[i]
@@ -121,14 +126,14 @@ def _directed(gi, src, sy, sx, pct, buf):
             has |= s[j] != 0
         if not has:
             continue
-        top = _src_top(gi[i], s, fp, ub, sy2, sx2)
+        top = _src_top(gi[i], s, fp, gs, ub, sy2, sx2)
         if top == 0.0:  # every src pixel of this row lies on the other set
             for j in range(w):
                 if s[j] != 0:
                     buf[n] = 0.0
                     n += 1
             continue
-        _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2)
+        _solve(fp, gs, ub, top, o, best, pos, val, hv, z, iv, ih, iso, sx, sx2)
         for j in range(w):
             if s[j] != 0:
                 buf[n] = o[j]
@@ -137,9 +142,9 @@ def _directed(gi, src, sy, sx, pct, buf):
 
 
 @njit(nogil=True, cache=True)
-def _src_top(g, s, fp, ub, sy2, sx2):
+def _src_top(g, s, fp, gs, ub, sy2, sx2):
     """Bounds of one row (``edt._bounds``); the largest bound over the ``src`` pixels."""
-    _bounds(g, fp, ub, sy2, sx2)
+    _bounds(g, fp, gs, ub, sy2, sx2)
     top = 0.0
     for j in range(s.shape[0]):
         if s[j] != 0:
@@ -148,7 +153,7 @@ def _src_top(g, s, fp, ub, sy2, sx2):
 
 
 @njit(nogil=True, cache=True)
-def _directed_max(gi, src, sy2, sx, sx2, fp, ub, best, o, pos, val, hv, z):
+def _directed_max(gi, src, sy2, sx, sx2, fp, gs, ub, best, o, pos, val, hv, z, iv, ih, iso):
     """Max over ``src`` pixels; a row whose bound is below the maximum found so far
     is skipped (visiting rows by decreasing bound instead measured slower)."""
     h, w = gi.shape
@@ -160,10 +165,10 @@ def _directed_max(gi, src, sy2, sx, sx2, fp, ub, best, o, pos, val, hv, z):
             has |= s[j] != 0
         if not has:
             continue
-        top = _src_top(gi[i], s, fp, ub, sy2, sx2)
+        top = _src_top(gi[i], s, fp, gs, ub, sy2, sx2)
         if top == 0.0 or math.sqrt(top) <= hd:
             continue
-        _solve(fp, ub, top, o, best, pos, val, hv, z, sx, sx2)
+        _solve(fp, gs, ub, top, o, best, pos, val, hv, z, iv, ih, iso, sx, sx2)
         for j in range(w):
             if s[j] != 0:
                 hd = max(hd, o[j])

@@ -50,6 +50,21 @@ def test_blobs_large_distances_match_scipy(rng):
         np.testing.assert_allclose(got, scipy_edt(m, samp), rtol=1e-12)
 
 
+@pytest.mark.parametrize("sampling", [None, 0.7, (3.0, 3.0)])
+def test_integer_envelope_sparse_zeros_match_scipy(rng, sampling):
+    # few zeros: most rows have no background (the whole-row integer envelope)
+    # and the rest have long runs (the per-run integer envelope); equal spacing only
+    m = np.ones((420, 517), bool)
+    m[rng.integers(0, 420, 7), rng.integers(0, 517, 7)] = False
+    m[200, :] = rng.random(517) < 0.97  # one row with a few zeros, long runs between
+    got = edt(m, sampling, dtype=np.float64)
+    want = scipy_edt(m, sampling)
+    if sampling is None:  # integer squared distances: the same correctly rounded sqrt
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_float32_output_close_to_scipy(rng):
     m = blob_mask(rng, (128, 200))
     got = edt(m)
