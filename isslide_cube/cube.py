@@ -407,7 +407,7 @@ def _write_interferogram(job: _Job) -> int:
     """Write interferogram ``item`` at (``i``, ``j``): every chunk of it, then its done-marker.
 
     Runs on a Dask worker. Writes one row of chunks at a time so a worker holds
-    about ``2 x (chunk + tile) x width`` floats, whatever the grid. Idempotent.
+    at most ``2 x 2 chunk x width`` floats, whatever the grid. Idempotent.
 
     Returns
     -------
@@ -450,6 +450,8 @@ def _chunk_rows(job: _Job) -> Any:
 
     height, chunk = job.grid.height, job.chunk
     tile = 1 if job.align else _tile_height(job.item.phase_path, job.item.phase_band)
+    if tile > chunk:  # holding a tile row taller than a chunk row would cost its memory
+        tile = 1
     held = np.empty((2, 0, job.grid.width), np.float32)  # rows [r0, read_to) already read
     read_to = 0
     for r0 in range(0, height, chunk):
@@ -474,8 +476,7 @@ def _tile_height(path: Path, band: int) -> int:
             rows = int(src.block_shapes[band - 1][0])
     except (rasterio.errors.RasterioError, IndexError):
         return 1  # read_interferogram names the file and the fix
-    # a file stored in one block (or in huge strips) gains nothing from row alignment
-    return rows if 0 < rows <= 4096 else 1
+    return max(rows, 1)
 
 
 def _read_rows(read: Any, item: Any, grid: Any, r0: int, r1: int, align: bool) -> np.ndarray:
