@@ -407,7 +407,7 @@ def train(
     run_dir = Path(run_dir)
     dev = resolve_device(device)
     amp = bool(amp and dev.type == "cuda")
-    if model not in models.registry():
+    if model not in models.MODELS:
         models.build_model(model)  # raises with the list of valid names
     config = resolve_config(model, preset, epochs=epochs, lr=lr, batch_size=batch_size)
     if model_kwargs is not None:

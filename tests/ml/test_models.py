@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from isslide_cube.ml.blocks import SeparableConv
 from isslide_cube.ml.models import (
     MODELS,
-    SeparableConv,
     build_model,
     count_parameters,
     describe,

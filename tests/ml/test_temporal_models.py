@@ -13,7 +13,8 @@ from temporal_fixtures import make_cube, make_patches, write_patches  # noqa: E4
 
 from isslide_cube import schema  # noqa: E402
 from isslide_cube.ml.models import build_model  # noqa: E402
-from isslide_cube.ml.temporal import TEMPORAL_MODELS, TemporalPatchDataset  # noqa: E402
+from isslide_cube.ml.temporal import TemporalPatchDataset  # noqa: E402
+from isslide_cube.ml.temporal_models import TEMPORAL_MODELS  # noqa: E402
 from isslide_cube.ml.transforms import PhaseOffset, to_network_input  # noqa: E402
 
 SMALL = {"width": 8, "depth": 2}
