@@ -72,11 +72,15 @@ class KernelInputError(IsslideError, ValueError):
 # "No zero in this column" marker of the integer column pass; any real count is < 2**30.
 _BIG = 1 << 30
 # Half-widths of the exact vectorised window of pass 2 (cost ~ (2w + 1) / lanes
-# per pixel): up to _W_ROW a whole row at once (cheap, no per-run overhead);
-# beyond, each run between zeros with its own, tighter bound, up to _W.
+# per pixel): up to _W_ROW a whole row at once (cheap, no per-run overhead; with
+# equal spacing, rows whose column counts are all <= _W_ROW take the widening
+# integer window without computing bounds); beyond, each run between zeros with
+# its own, tighter bound, up to _W_RUN (measured: wider windows lose to the envelope).
 _W = 64
-_W_ROW = 12
+_W_ROW = 16
 _W_RUN = 32
+# Padding of the integer window (> any g**2 + k**2 it is compared with, < 2**31 - _W**2).
+_PAD = 1 << 30
 # Foreground runs up to this length are solved by brute force instead of an envelope.
 _SHORT = 8
 
@@ -304,17 +308,57 @@ def _solve(fp, gs, ub, top, o, best, pos, val, hv, z, iv, ih, iso, sx, sx2):
 
 
 @njit(nogil=True, cache=True)
-def _row(g, o, fp, gs, ub, best, pos, val, hv, z, iv, ih, iso, sy2, sx):
+def _window_int(fi, nx, wmax, o, bi, s):
+    """Row distances by an integer window that widens until it is exact (equal spacing).
+
+    ``fi`` holds ``g**2`` (int32) padded by ``_W`` on both sides with ``_PAD``.
+    After half-width ``k``, ``bi[x] = min_{|d|<=k} g[x+d]**2 + d**2``; every
+    parabola farther than ``k`` is ``>= (k + 1)**2``, so once ``max(bi) < (k +
+    1)**2`` the row is exact and the loop stops: the width follows the row's
+    true largest distance, with no bound to compute first. Needs
+    ``max(g)**2 < (wmax + 1)**2`` (then ``k = wmax`` is always exact).
+    """
+    f = fi[_W:_W + nx]
+    m = 0
+    for j in range(nx):
+        bi[j] = f[j]
+        m = max(m, f[j])
+    k = 0
+    while m >= (k + 1) * (k + 1) and k < wmax:
+        k += 1
+        c = k * k
+        left = fi[_W - k:_W + nx - k]
+        right = fi[_W + k:_W + nx + k]
+        m = 0
+        for j in range(nx):
+            b = min(bi[j], min(left[j], right[j]) + c)
+            bi[j] = b
+            m = max(m, b)
+    for j in range(nx):
+        o[j] = s * math.sqrt(np.float64(bi[j]))
+
+
+@njit(nogil=True, cache=True)
+def _row(g, o, fp, gs, ub, best, pos, val, hv, z, iv, ih, fi, bi, iso, sy2, sx):
     """Pass 2 on one row: column counts ``g`` (may alias ``o``) to distances ``o``."""
     sx2 = sx * sx
     nx = g.shape[0]
     if iso:
-        # a row without background (inside large objects, sparse masks) is one
-        # run with a large bound: the integer envelope, without computing bounds
         low = g[0]
+        high = g[0]
         for j in range(nx):
             low = min(low, g[j])
+            high = max(high, g[j])
+        if high <= _W_ROW:
+            # short columns distances: every answer is <= high**2, a narrow window
+            f = fi[_W:_W + nx]
+            for j in range(nx):
+                f[j] = g[j] * g[j]
+            _window_int(fi, nx, high, o, bi, sx)
+            return
         if low > 0:
+            # a row without background (inside large objects, sparse masks) is
+            # one run with a large bound: the integer envelope, no bounds needed
             for j in range(nx):
                 gs[j] = g[j]
             _envelope_int(gs, 0, nx - 1, -1, nx, sx, o, iv, ih, best)
@@ -328,12 +372,16 @@ def _rows(gi, out, r0, r1, sy2, sx, iso):
     """Pass 2 on rows ``r0:r1`` with one set of scratch vectors."""
     nx = out.shape[1]
     fp = np.empty(nx + 2 * _W)
+    fi = np.empty(nx + 2 * _W, np.int32)
     for k in range(_W):
         fp[k] = np.inf
         fp[nx + _W + k] = np.inf
+        fi[k] = _PAD
+        fi[nx + _W + k] = _PAD
     gs = np.empty(nx, np.int64)
     ub = np.empty(nx)
     best = np.empty(nx)
+    bi = np.empty(nx, np.int32)
     pos = np.empty(nx + 1)
     val = np.empty(nx + 1)
     hv = np.empty(nx + 1)
@@ -341,7 +389,7 @@ def _rows(gi, out, r0, r1, sy2, sx, iso):
     iv = np.empty(nx + 1, np.int64)
     ih = np.empty(nx + 1, np.int64)
     for i in range(r0, r1):
-        _row(gi[i], out[i], fp, gs, ub, best, pos, val, hv, z, iv, ih, iso, sy2, sx)
+        _row(gi[i], out[i], fp, gs, ub, best, pos, val, hv, z, iv, ih, fi, bi, iso, sy2, sx)
 
 
 @njit(nogil=True, cache=True)

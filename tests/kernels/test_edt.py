@@ -65,6 +65,20 @@ def test_integer_envelope_sparse_zeros_match_scipy(rng, sampling):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+@pytest.mark.parametrize("gap", [1, 15, 33, 34, 35, 60])
+def test_integer_window_around_its_limit_matches_scipy(rng, gap):
+    # background rows every `gap` rows: column distances up to about gap / 2,
+    # on both sides of the widening window's limit (_W_ROW); sparse extra zeros
+    from isslide_cube.kernels.edt import _W_ROW
+
+    assert 15 < _W_ROW * 2 + 1 < 60
+    m = rng.random((3 * gap + 7, 301)) > 0.002
+    m[::gap] = False
+    got = edt(m, dtype=np.float64)
+    np.testing.assert_array_equal(got, scipy_edt(m))
+    np.testing.assert_allclose(edt(m, 2.0, dtype=np.float64), scipy_edt(m, 2.0), rtol=1e-12)
+
+
 def test_float32_output_close_to_scipy(rng):
     m = blob_mask(rng, (128, 200))
     got = edt(m)
