@@ -107,5 +107,5 @@ def run_demo(
     table = _stage(report, "evaluate", lambda: evaluate_run(run_dir, patches, split="eval"),
                    lambda r: f"metrics -> {run_dir / 'metrics.json'}")
     report.table = str(table)
-    report.figures += sorted(run_dir.glob("*.png"))
+    report.figures += sorted(run_dir.rglob("*.png"))
     return report

@@ -3,6 +3,7 @@ synthetic ``tiny`` preset (built once per session) and the real PyRate files."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -16,7 +17,11 @@ from shapely.geometry import Point, box
 
 from isslide_cube import schema
 
-PYRATE = Path("/work/shared/fixtures/pyrate_cropA")
+# Real Sentinel-1 files in ../shared/fixtures beside the repository (CI lays it there too);
+# ISSLIDE_FIXTURES points elsewhere.
+PYRATE = Path(os.environ.get("ISSLIDE_FIXTURES",
+                             Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"),
+              ) / "pyrate_cropA"
 
 # A hand-made raw folder: 5 dates 6 days apart, delays 6 and 12 (4 + 3 = 7 interferograms,
 # so the (start_date, delay) grid has holes), 40 x 56 px of 0.0005 deg.

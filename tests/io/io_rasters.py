@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-PYRATE = Path("/work/shared/fixtures/pyrate_cropA")
+# Real Sentinel-1 files in ../shared/fixtures beside the repository (CI lays it there too);
+# ISSLIDE_FIXTURES points elsewhere.
+PYRATE = Path(os.environ.get("ISSLIDE_FIXTURES",
+                             Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"),
+              ) / "pyrate_cropA"
 H, W = 24, 32
 TRANSFORM = from_origin(6.5, 45.5, 0.001, 0.001)
 
