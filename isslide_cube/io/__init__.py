@@ -156,7 +156,7 @@ chunks=None, align=False, validate_values=False)``: as an ``xarray.DataArray``
 Examples
 --------
 >>> from isslide_cube.io import discover, check_grids, read_interferogram
->>> inv = discover("/work/shared/fixtures/pyrate_cropA")  # doctest: +SKIP
+>>> inv = discover("shared/fixtures/pyrate_cropA")  # doctest: +SKIP
 >>> print(inv.summary())  # doctest: +SKIP
 30 interferogram(s) on 13 date(s) from 2018-01-06 to 2018-07-17; delays (days): 12, 24, ...
 """

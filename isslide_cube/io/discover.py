@@ -378,7 +378,7 @@ def discover(source: str | Path | Sequence[str | Path], *, manifest: str | Path 
 
     Examples
     --------
-    >>> inv = discover("/work/shared/fixtures/pyrate_cropA")  # doctest: +SKIP
+    >>> inv = discover("shared/fixtures/pyrate_cropA")  # doctest: +SKIP
     >>> len(inv.items), inv.delays[:3]
     (30, [12, 24, 36])
     """

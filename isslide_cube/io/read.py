@@ -201,7 +201,7 @@ def read_interferogram(item: InterferogramSource, grid: Grid | None = None, *,
     Examples
     --------
     >>> from isslide_cube.io import discover, check_grids, read_interferogram
-    >>> inv = discover("/work/shared/fixtures/pyrate_cropA")  # doctest: +SKIP
+    >>> inv = discover("shared/fixtures/pyrate_cropA")  # doctest: +SKIP
     >>> grid = check_grids(inv.items)  # doctest: +SKIP
     >>> read_interferogram(inv.items[0], grid, window=Window(0, 0, 50, 30)).shape  # doctest: +SKIP
     (2, 30, 50)
