@@ -44,12 +44,16 @@ import numpy as np
 from numba import njit, prange
 
 from isslide_cube.kernels.edt import (
+    _BIG,
+    _PAD,
     _W,
+    _W_ROW,
     KernelInputError,
     _bounds,
     _columns,
     _isotropic,
     _solve,
+    _window_int,
     as_mask,
     parse_sampling,
 )
@@ -102,9 +106,13 @@ def _directed(gi, src, sy, sx, pct, buf):
     sy2 = sy * sy
     sx2 = sx * sx
     fp = np.empty(w + 2 * _W)
+    fi = np.empty(w + 2 * _W, np.int32)
+    bi = np.empty(w, np.int32)
     for k in range(_W):
         fp[k] = np.inf
         fp[w + _W + k] = np.inf
+        fi[k] = _PAD
+        fi[w + _W + k] = _PAD
     gs = np.empty(w, np.int64)
     ub = np.empty(w)
     best = np.empty(w)
@@ -117,7 +125,7 @@ def _directed(gi, src, sy, sx, pct, buf):
     ih = np.empty(w + 1, np.int64)
     iso = _isotropic(gi.shape, sy, sx)
     if pct < 0:
-        return _directed_max(gi, src, sy2, sx, sx2, fp, gs, ub, best, o, pos, val, hv, z, iv, ih, iso)
+        return _directed_max(gi, src, sy2, sx, sx2, fp, gs, ub, best, o, pos, val, hv, z, iv, ih, fi, bi, iso)
     n = 0
     for i in range(h):
         s = src[i]
@@ -143,17 +151,21 @@ def _directed(gi, src, sy, sx, pct, buf):
 
 @njit(nogil=True, cache=True)
 def _src_top(g, s, fp, gs, ub, sy2, sx2):
-    """Bounds of one row (``edt._bounds``); the largest bound over the ``src`` pixels."""
+    """Bounds of one row (``edt._bounds``), 0 off ``src``; the largest bound over the ``src`` pixels."""
     _bounds(g, fp, gs, ub, sy2, sx2)
+    # bounds of the other pixels are zeroed: edt._solve then sizes each run's
+    # window by its src pixels only (runs without any take a zero-width window);
+    # their distances come out wrong, and are never read
     top = 0.0
     for j in range(s.shape[0]):
-        if s[j] != 0:
-            top = max(top, ub[j])
+        u = ub[j] * (s[j] != 0)
+        ub[j] = u
+        top = max(top, u)
     return top
 
 
 @njit(nogil=True, cache=True)
-def _directed_max(gi, src, sy2, sx, sx2, fp, gs, ub, best, o, pos, val, hv, z, iv, ih, iso):
+def _directed_max(gi, src, sy2, sx, sx2, fp, gs, ub, best, o, pos, val, hv, z, iv, ih, fi, bi, iso):
     """Max over ``src`` pixels; a row whose bound is below the maximum found so far
     is skipped (visiting rows by decreasing bound instead measured slower)."""
     h, w = gi.shape
@@ -165,7 +177,27 @@ def _directed_max(gi, src, sy2, sx, sx2, fp, gs, ub, best, o, pos, val, hv, z, i
             has |= s[j] != 0
         if not has:
             continue
-        top = _src_top(gi[i], s, fp, gs, ub, sy2, sx2)
+        # cheap test first: a src pixel is never farther than the zero of its
+        # own column (g sy), so a row whose src columns are all that close is skipped
+        g = gi[i]
+        gmax = 0
+        high = 0
+        for j in range(w):
+            gmax = max(gmax, g[j] * np.int32(s[j] != 0))
+            high = max(high, g[j])
+        if gmax < _BIG and math.sqrt(np.int64(gmax) * np.int64(gmax) * sy2) <= hd:
+            continue
+        if iso and high <= _W_ROW:
+            # short column counts: edt's widening integer window, no bounds pass
+            f = fi[_W:_W + w]
+            for j in range(w):
+                f[j] = g[j] * g[j]
+            _window_int(fi, w, high, o, bi, sx)
+            for j in range(w):
+                if s[j] != 0:
+                    hd = max(hd, o[j])
+            continue
+        top = _src_top(g, s, fp, gs, ub, sy2, sx2)
         if top == 0.0 or math.sqrt(top) <= hd:
             continue
         _solve(fp, gs, ub, top, o, best, pos, val, hv, z, iv, ih, iso, sx, sx2)

@@ -145,3 +145,18 @@ def test_property_symmetric_and_matches_scipy(ab, sy, sx):
         assert d == pytest.approx(np.hypot(a.shape[0] * sy, a.shape[1] * sx))
     else:
         assert d == 0.0
+
+
+@pytest.mark.parametrize("sampling", [(1.0, 1.0), (2.0, 2.0), (1.0, 2.5)])
+def test_blob_pairs_far_apart_match_scipy(rng, sampling):
+    # sparse blobs: long column gaps, so rows take the bounded windows, the
+    # integer envelope and the row skipping, not just the narrow window
+    for _ in range(6):
+        a = blob_mask(rng, (90, 110)) & (rng.random((90, 110)) < 0.5)
+        b = blob_mask(rng, (90, 110))
+        b[:, : rng.integers(20, 80)] = False
+        if not a.any() or not b.any():
+            continue
+        assert hausdorff(a, b, sampling=sampling) == pytest.approx(scipy_hd(a, b, sampling), rel=1e-12)
+        assert hausdorff(a, b, percentile=95, sampling=sampling) == pytest.approx(
+            brute_percentile_hd(a, b, 95, sampling), rel=1e-12)
