@@ -59,14 +59,15 @@ def get_client(
         log.info("connecting to Dask scheduler %s", address)
         return Client(address)
     n_workers = n_workers or os.cpu_count() or 1
-    env = {"NUMBA_NUM_THREADS": str(threads_per_worker), "OMP_NUM_THREADS": "1"}
+    if processes:  # worker processes: no more numba/OpenMP threads than worker threads
+        kwargs.setdefault("env", {"NUMBA_NUM_THREADS": str(threads_per_worker),
+                                  "OMP_NUM_THREADS": "1"})
     cluster = LocalCluster(
         n_workers=n_workers,
         threads_per_worker=threads_per_worker,
         processes=processes,
         memory_limit=memory_limit,
         dashboard_address=kwargs.pop("dashboard_address", ":0"),
-        env=env if processes else None,
         **kwargs,
     )
     log.info("started a LocalCluster: %d workers x %d threads (%s)", n_workers,

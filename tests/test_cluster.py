@@ -19,3 +19,9 @@ def test_local_client_runs_and_closes():
         env = client.run(lambda: __import__("os").environ.get("NUMBA_NUM_THREADS"))
         assert set(env.values()) == {"1"}
     assert client.status == "closed"
+
+
+def test_local_client_with_threads_only():
+    with local_client(n_workers=1, threads_per_worker=2, processes=False) as client:
+        assert da.arange(10, chunks=5).sum().compute() == 45
+        assert client.scheduler_info()["workers"]
