@@ -78,7 +78,7 @@ _BIG = 1 << 30
 # its own, tighter bound, up to _W_RUN (measured: wider windows lose to the envelope).
 _W = 64
 _W_ROW = 16
-_W_RUN = 32
+_W_RUN = 48
 # Padding of the integer window (> any g**2 + k**2 it is compared with, < 2**31 - _W**2).
 _PAD = 1 << 30
 # Foreground runs up to this length are solved by brute force instead of an envelope.
