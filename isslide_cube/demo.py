@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ def run_demo(
     model
         A name of :data:`isslide_cube.ml.models.MODELS`.
     """
+    import torch
+
     from isslide_cube import synthetic
     from isslide_cube.cluster import local_client
     from isslide_cube.cube import build_cube
@@ -83,6 +86,9 @@ def run_demo(
     from isslide_cube.ml.training import train
     from isslide_cube.patches import write_patches
 
+    # OpenMP threads spin at every barrier: with one thread per core, any other process on
+    # the machine stalls training 10-30x (measured on 2 cores); leave one core free.
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     raw, store, patches, run_dir = (out / "raw", out / "cube.zarr", out / "patches.zarr",
