@@ -100,11 +100,12 @@ def simulate_cube(preset: str = "paper", seed: int = 0) -> xr.Dataset:
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
-    from isslide_cube.synthetic import annotate, coherence, moves, terrain
+    from isslide_cube.synthetic import annotate, moves, terrain
     from isslide_cube.synthetic.generator import (
         _nodata_mask,
         _zone_geometries,
         acquisition_dates,
+        pair_motion,
         pairs_of,
         phase_per_metre,
     )
@@ -140,17 +141,8 @@ def simulate_cube(preset: str = "paper", seed: int = 0) -> xr.Dataset:
     records = []
     bumps = [mv.bump(spacing, shape) for mv in mv_list]
     for n_pair, (i1, i2, delay) in enumerate(pairs):
-        disp = np.zeros(shape, dtype="float32")
-        peaks = [mv.peak_displacement(i1, i2, p.step_days) for mv in mv_list]
-        for (win, bump), peak in zip(bumps, peaks, strict=True):
-            if peak:
-                disp[win] += np.float32(peak) * bump
-        gamma = coherence.true_coherence(cover, delay, (weather[i1], weather[i2]), texture,
-                                         layover, shadow)
-        for (win, _), peak in zip(bumps, peaks, strict=True):
-            if peak:
-                gy, gx = np.gradient(disp[win] * np.float32(k))
-                gamma[win] *= coherence.gradient_decorrelation(np.hypot(gy, gx))
+        disp, gamma, peaks = pair_motion(p, mv_list, bumps, (i1, i2, delay), cover, texture,
+                                         layover, shadow, weather)
         for mv, (win, bump), peak in zip(mv_list, bumps, peaks, strict=True):
             if not peak:
                 continue

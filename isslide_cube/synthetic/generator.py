@@ -201,17 +201,8 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
     for n_pair, (i1, i2, delay) in enumerate(tqdm(pairs, disable=not progress, desc="interferograms",
                                                  unit="ifg")):
         stem = schema.raw_stem(dates[i1], dates[i2])
-        disp = np.zeros(shape, dtype="float32")
-        peaks = [mv.peak_displacement(i1, i2, p.step_days) for mv in mv_list]
-        for (win, bump), peak in zip(bumps, peaks, strict=True):
-            if peak:
-                disp[win] += np.float32(peak) * bump
-        gamma = coherence.true_coherence(cover, delay, (weather[i1], weather[i2]), texture,
-                                         layover, shadow)
-        for (win, _), peak in zip(bumps, peaks, strict=True):
-            if peak:
-                gy, gx = np.gradient(disp[win] * np.float32(k))
-                gamma[win] *= coherence.gradient_decorrelation(np.hypot(gy, gx))
+        disp, gamma, peaks = pair_motion(p, mv_list, bumps, (i1, i2, delay), cover, texture,
+                                         layover, shadow, weather)
         true_phase = atmosphere.delay_difference(acqs[i1], acqs[i2], dem, h_ref)
         true_phase += disp
         true_phase *= np.float32(k)
@@ -294,3 +285,28 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
     (out / schema.RAW_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     log.info("synthetic %s written to %s (%d polygons)", p.name, out, len(kept))
     return out
+
+
+def pair_motion(p, mv_list: list, bumps: list, pair: tuple[int, int, int], cover: np.ndarray,
+                texture: np.ndarray, layover: np.ndarray, shadow: np.ndarray,
+                weather: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Line-of-sight displacement (m) and true coherence of one pair, and each move's peak.
+
+    Steep motion gradients decorrelate (fast moves lose coherence at long delays).
+    Shared by :func:`generate` and the annotation replay of ``benchmarks.patches_counts``,
+    so the replay cannot drift from the generator.
+    """
+    i1, i2, delay = pair
+    k = phase_per_metre()
+    disp = np.zeros(cover.shape, dtype="float32")
+    peaks = [mv.peak_displacement(i1, i2, p.step_days) for mv in mv_list]
+    for (win, bump), peak in zip(bumps, peaks, strict=True):
+        if peak:
+            disp[win] += np.float32(peak) * bump
+    gamma = coherence.true_coherence(cover, delay, (weather[i1], weather[i2]), texture,
+                                     layover, shadow)
+    for (win, _), peak in zip(bumps, peaks, strict=True):
+        if peak:
+            gy, gx = np.gradient(disp[win] * np.float32(k))
+            gamma[win] *= coherence.gradient_decorrelation(np.hypot(gy, gx))
+    return disp, gamma, peaks
