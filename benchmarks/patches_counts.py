@@ -90,65 +90,35 @@ def cube_from_raw(raw: Path) -> xr.Dataset:
 def simulate_cube(preset: str = "paper", seed: int = 0) -> xr.Dataset:
     """Mask-only cube of the annotations ``generate(preset, seed)`` would write.
 
-    Mirrors :func:`isslide_cube.synthetic.generator.generate` step by step
-    (same ``SeedSequence`` spawn order); keep the two in step when the
-    generator changes, and run ``--check``.
+    Shares :func:`~isslide_cube.synthetic.generator.build_scene` and
+    :func:`~isslide_cube.synthetic.generator.pair_motion` with the generator and
+    skips only what cannot change the annotations (atmosphere, speckle, Goldstein,
+    file writing); ``--check`` compares it with a real build.
     """
     import rioxarray  # noqa: F401
     from rasterio.features import rasterize
-    from rasterio.transform import from_origin, xy
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
-    from isslide_cube.synthetic import annotate, moves, terrain
-    from isslide_cube.synthetic.generator import (
-        _nodata_mask,
-        _zone_geometries,
-        acquisition_dates,
-        pair_motion,
-        pairs_of,
-        phase_per_metre,
-    )
+    from isslide_cube.synthetic import annotate
+    from isslide_cube.synthetic.generator import build_scene, pair_motion, phase_per_metre
     from isslide_cube.synthetic.presets import get_preset
 
     p = get_preset(preset)
-    ss = np.random.SeedSequence(seed)
-    rng_terrain, rng_cover, _rng_atmo, rng_moves, rng_weather = (
-        [np.random.default_rng(x) for x in ss.spawn(5)])
-    shape = p.shape
-    west, south, east, north = p.bounds
-    transform = from_origin(west, north, p.resolution_deg, p.resolution_deg)
-    spacing = terrain.pixel_spacing_m(p.resolution_deg, (south + north) / 2)
-    lons = np.asarray(xy(transform, np.zeros(shape[1], int), np.arange(shape[1]))[0])
-    lats = np.asarray(xy(transform, np.arange(shape[0]), np.zeros(shape[0], int))[1])
-    dates = acquisition_dates(p)
-    pairs = pairs_of(p)
-    dem = terrain.make_dem(shape, rng_terrain, spacing, p.relief_slope_deg, p.mean_elevation)
-    layover, shadow = terrain.layover_shadow(dem, spacing, s.INCIDENCE_DEG)
-    cover = terrain.make_landcover(dem, spacing, rng_cover)
-    texture = (0.88 + 0.12 * np.tanh(terrain.powerlaw_field(shape, rng_weather, spacing, 3.0,
-                                                            2000.0))).astype("float32")
-    weather = rng_weather.uniform(0.88, 1.0, p.n_dates)
-    nodata = _nodata_mask(shape, p.nodata_corner)
-    zone_names, zone_geoms = _zone_geometries(p)
-    zone = rasterize(((g, s.ZONES.index(n)) for n, g in zip(zone_names, zone_geoms, strict=True)),
-                     out_shape=shape, transform=transform, fill=0, dtype="uint8")
-    invalid = layover | shadow | nodata
-    mv_list = moves.place_moves(p, rng_moves, dem, spacing, zone, cover, invalid, (lons, lats),
-                                dates)
-    usable = ~(invalid | (cover == terrain.WATER))
+    sc = build_scene(p, seed)
+    shape, transform, dates, pairs, mv_list = sc.shape, sc.transform, sc.dates, sc.pairs, sc.moves
     k = phase_per_metre()
     records = []
-    bumps = [mv.bump(spacing, shape) for mv in mv_list]
+    bumps = [mv.bump(sc.spacing, shape) for mv in mv_list]
     for n_pair, (i1, i2, delay) in enumerate(pairs):
-        disp, gamma, peaks = pair_motion(p, mv_list, bumps, (i1, i2, delay), cover, texture,
-                                         layover, shadow, weather)
+        disp, gamma, peaks = pair_motion(p, mv_list, bumps, (i1, i2, delay), sc.cover, sc.texture,
+                                         sc.layover, sc.shadow, sc.weather)
         for mv, (win, bump), peak in zip(mv_list, bumps, peaks, strict=True):
             if not peak:
                 continue
             wt = window_transform(Window(win[1].start, win[0].start, bump.shape[1],
                                          bump.shape[0]), transform)
-            found = annotate.annotate_move(abs(peak) * k, bump, gamma[win], usable[win], wt,
+            found = annotate.annotate_move(abs(peak) * k, bump, gamma[win], sc.usable[win], wt,
                                            p.looks, p.resolution_deg)
             if found is not None:
                 records.append(annotate.Annotation(n_pair, delay, mv.move_id, mv.cls, found[1],
@@ -171,7 +141,7 @@ def simulate_cube(preset: str = "paper", seed: int = 0) -> xr.Dataset:
     start = np.array(starts, dtype="datetime64[ns]")
     end = start[:, None] + np.array(delays, dtype="timedelta64[D]")[None, :]
     return xr.Dataset(
-        {s.MASK: (s.MASK_DIMS, mask), s.ZONE: ((s.Y, s.X), zone, s.zone_attrs())},
+        {s.MASK: (s.MASK_DIMS, mask), s.ZONE: ((s.Y, s.X), sc.zone, s.zone_attrs())},
         coords={s.START_DATE: start, s.DELAY: (s.DELAY, np.array(delays, "int64")),
                 s.Y: y, s.X: x, s.END_DATE: ((s.START_DATE, s.DELAY), end),
                 s.HAS_INTERFEROGRAM: ((s.START_DATE, s.DELAY), has)},

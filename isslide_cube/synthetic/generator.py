@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shapely
+from affine import Affine
 from rasterio.features import rasterize
 from rasterio.transform import from_origin, xy
 from rasterio.windows import Window
@@ -156,46 +158,27 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
     p = get_preset(preset, **overrides)
     out = Path(out)
     _prepare_out(out, overwrite)
-    ss = np.random.SeedSequence(seed)
-    rng_terrain, rng_cover, rng_atmo, rng_moves, rng_weather, ss_noise = (
-        [np.random.default_rng(s) for s in ss.spawn(5)] + [ss.spawn(1)[0]])
-
-    shape = p.shape
-    west, south, east, north = p.bounds
-    transform = from_origin(west, north, p.resolution_deg, p.resolution_deg)
-    spacing = terrain.pixel_spacing_m(p.resolution_deg, (south + north) / 2)
-    lons = np.asarray(xy(transform, np.zeros(shape[1], int), np.arange(shape[1]))[0])
-    lats = np.asarray(xy(transform, np.arange(shape[0]), np.zeros(shape[0], int))[1])
-    dates = acquisition_dates(p)
+    sc = build_scene(p, seed)
+    shape, transform, spacing, dates, pairs = sc.shape, sc.transform, sc.spacing, sc.dates, sc.pairs
+    dem, layover, shadow, cover, texture = sc.dem, sc.layover, sc.shadow, sc.cover, sc.texture
+    weather, nodata, mv_list = sc.weather, sc.nodata, sc.moves
+    zone_names, zone_geoms, usable = sc.zone_names, sc.zone_geoms, sc.usable
     iso = [f"{d:%Y-%m-%d}" for d in dates]
-    pairs = pairs_of(p)
     log.info("synthetic %s: %d x %d px, %d dates, %d interferograms, %d moves",
              p.name, shape[0], shape[1], len(dates), len(pairs), p.n_moves)
 
-    # ---- static scene
-    dem = terrain.make_dem(shape, rng_terrain, spacing, p.relief_slope_deg, p.mean_elevation)
-    layover, shadow = terrain.layover_shadow(dem, spacing, schema.INCIDENCE_DEG)
-    cover = terrain.make_landcover(dem, spacing, rng_cover)
-    texture = (0.88 + 0.12 * np.tanh(terrain.powerlaw_field(shape, rng_weather, spacing, 3.0, 2000.0))
-               ).astype("float32")
-    weather = rng_weather.uniform(0.88, 1.0, p.n_dates)
-    nodata = _nodata_mask(shape, p.nodata_corner)
-    zone_names, zone_geoms = _zone_geometries(p)
-    zone = rasterize(((g, schema.ZONES.index(n)) for n, g in zip(zone_names, zone_geoms, strict=True)),
-                     out_shape=shape, transform=transform, fill=0, dtype="uint8")
-    invalid = layover | shadow | nodata
-    mv_list = moves.place_moves(p, rng_moves, dem, spacing, zone, cover, invalid, (lons, lats), dates)
-    acqs = atmosphere.make_acquisitions(p.n_dates, shape, spacing, rng_atmo, p.atmosphere_std_range,
+
+    # ---- per-acquisition atmosphere
+    acqs = atmosphere.make_acquisitions(p.n_dates, shape, spacing, sc.rng_atmo, p.atmosphere_std_range,
                                         p.stratified_std, p.atmosphere_factor)
     h_ref = float(np.median(dem))
-    usable = ~(invalid | (cover == terrain.WATER))
     k = phase_per_metre()
 
     # ---- interferograms
     if p.truth_coherence:
         (out / TRUTH_COHERENCE).mkdir(parents=True, exist_ok=True)
     records: list[annotate.Annotation] = []
-    noise_streams = ss_noise.spawn(len(pairs))
+    noise_streams = sc.ss_noise.spawn(len(pairs))
     bumps = [mv.bump(spacing, shape) for mv in mv_list]
     files: list[str] = []
     for n_pair, (i1, i2, delay) in enumerate(tqdm(pairs, disable=not progress, desc="interferograms",
@@ -310,3 +293,63 @@ def pair_motion(p, mv_list: list, bumps: list, pair: tuple[int, int, int], cover
             gy, gx = np.gradient(disp[win] * np.float32(k))
             gamma[win] *= coherence.gradient_decorrelation(np.hypot(gy, gx))
     return disp, gamma, peaks
+
+
+@dataclass
+class Scene:
+    """Everything of a synthetic scene that does not change between interferograms."""
+
+    shape: tuple[int, int]
+    transform: Affine
+    spacing: float
+    dates: list
+    pairs: list[tuple[int, int, int]]
+    dem: np.ndarray
+    layover: np.ndarray
+    shadow: np.ndarray
+    cover: np.ndarray
+    texture: np.ndarray
+    weather: np.ndarray
+    nodata: np.ndarray
+    zone_names: list[str]
+    zone_geoms: list
+    zone: np.ndarray
+    moves: list
+    usable: np.ndarray
+    rng_atmo: np.random.Generator
+    ss_noise: np.random.SeedSequence
+
+
+def build_scene(p: Preset, seed: int) -> Scene:
+    """The grid, terrain, land cover, zones and moves of preset ``p`` for ``seed``.
+
+    The random streams are spawned in a fixed order from one ``SeedSequence``;
+    :func:`generate` and the annotation replay of ``benchmarks.patches_counts``
+    both start here, so they place the same moves.
+    """
+    ss = np.random.SeedSequence(seed)
+    rng_terrain, rng_cover, rng_atmo, rng_moves, rng_weather = (
+        [np.random.default_rng(x) for x in ss.spawn(5)])
+    ss_noise = ss.spawn(1)[0]
+    shape = p.shape
+    west, south, east, north = p.bounds
+    transform = from_origin(west, north, p.resolution_deg, p.resolution_deg)
+    spacing = terrain.pixel_spacing_m(p.resolution_deg, (south + north) / 2)
+    lons = np.asarray(xy(transform, np.zeros(shape[1], int), np.arange(shape[1]))[0])
+    lats = np.asarray(xy(transform, np.arange(shape[0]), np.zeros(shape[0], int))[1])
+    dates = acquisition_dates(p)
+    dem = terrain.make_dem(shape, rng_terrain, spacing, p.relief_slope_deg, p.mean_elevation)
+    layover, shadow = terrain.layover_shadow(dem, spacing, schema.INCIDENCE_DEG)
+    cover = terrain.make_landcover(dem, spacing, rng_cover)
+    texture = (0.88 + 0.12 * np.tanh(terrain.powerlaw_field(shape, rng_weather, spacing, 3.0, 2000.0))
+               ).astype("float32")
+    weather = rng_weather.uniform(0.88, 1.0, p.n_dates)
+    nodata = _nodata_mask(shape, p.nodata_corner)
+    zone_names, zone_geoms = _zone_geometries(p)
+    zone = rasterize(((g, schema.ZONES.index(n)) for n, g in zip(zone_names, zone_geoms, strict=True)),
+                     out_shape=shape, transform=transform, fill=0, dtype="uint8")
+    invalid = layover | shadow | nodata
+    mv_list = moves.place_moves(p, rng_moves, dem, spacing, zone, cover, invalid, (lons, lats), dates)
+    return Scene(shape, transform, spacing, dates, pairs_of(p), dem, layover, shadow, cover,
+                 texture, weather, nodata, zone_names, zone_geoms, zone, mv_list,
+                 ~(invalid | (cover == terrain.WATER)), rng_atmo, ss_noise)
