@@ -304,9 +304,7 @@ class PatchDataset(torch.utils.data.Dataset):
         if self.transform is not None:
             rng = np.random.default_rng((self.seed, self.epoch, int(self.indices[pos])))
             sample = self.transform(sample, rng)
-        image = to_network_input(sample["interferogram"], validity=self.validity)
-        mask = (np.asarray(sample["mask"]) == 1).astype(np.float32)[None]
-        out = {"image": torch.from_numpy(image), "mask": torch.from_numpy(mask)}
+        out = encode(sample, self.validity)
         out.update({k: v[pos] for k, v in self.metadata.items()})
         return out
 
@@ -446,3 +444,11 @@ class DeviceBatches:
                 raw = torch.stack([raw[:, 0], raw[:, 1] + offsets[idx]], dim=1)
             yield {"image": to_network_input_torch(raw, validity=self.validity),
                    "mask": self.mask[idx]}
+
+
+def encode(sample: dict[str, Any], validity: bool = False) -> dict[str, torch.Tensor]:
+    """Network tensors of a raw sample: ``image`` (coherence, cos, sin[, valid]) and ``mask``."""
+    image = to_network_input(sample["interferogram"], validity=validity)
+    mask = (np.asarray(sample["mask"]) == 1).astype(np.float32)[None]
+    return {"image": torch.from_numpy(np.ascontiguousarray(image)),
+            "mask": torch.from_numpy(np.ascontiguousarray(mask))}

@@ -28,7 +28,7 @@ import xarray as xr
 
 from isslide_cube import schema
 from isslide_cube.ml import datasets
-from isslide_cube.ml.transforms import Transform, to_network_input
+from isslide_cube.ml.transforms import Transform
 from isslide_cube.temporal import parse_spec, patch_member_index, target_position
 
 log = logging.getLogger(__name__)
@@ -129,11 +129,8 @@ class TemporalPatchDataset(torch.utils.data.Dataset):
         if self.transform is not None:
             rng = np.random.default_rng((self.seed, self.epoch, int(self.indices[pos])))
             sample = self.transform(sample, rng)
-        image = to_network_input(sample["interferogram"], validity=self.validity)
-        mask = (np.asarray(sample["mask"]) == 1).astype(np.float32)[None]
-        out = {"image": torch.from_numpy(np.ascontiguousarray(image)),
-               "mask": torch.from_numpy(np.ascontiguousarray(mask)),
-               "valid_times": torch.from_numpy(sample["valid_times"].astype(np.float32))}
+        out = datasets.encode(sample, self.validity)
+        out["valid_times"] = torch.from_numpy(sample["valid_times"].astype(np.float32))
         out.update({k: v[pos] for k, v in self.metadata.items()})
         return out
 
