@@ -101,16 +101,21 @@ class UNet(nn.Module):
         skips = [self.stem(x)]
         for down in self.down:
             skips.append(down(F.max_pool2d(skips[-1], 2)))
-        y = skips.pop()
-        for up, dec in zip(self.up, self.dec, strict=True):
-            skip = skips.pop()
-            y = up(y)
-            # odd sizes (100 -> 50 -> 25 -> 12): pad the upsampled map to the skip's size
-            dy, dx = skip.shape[-2] - y.shape[-2], skip.shape[-1] - y.shape[-1]
-            if dy or dx:
-                y = F.pad(y, (dx // 2, dx - dx // 2, dy // 2, dy - dy // 2))
-            y = dec(torch.cat([skip, y], dim=1))
-        return self.head(y)
+        return self.head(decode(skips, self.up, self.dec))
+
+
+def decode(skips: list[torch.Tensor], ups: nn.ModuleList, decs: nn.ModuleList) -> torch.Tensor:
+    """U-Net decoder: upsample the deepest map and merge each skip, deepest first (pops ``skips``)."""
+    y = skips.pop()
+    for up, dec in zip(ups, decs, strict=True):
+        skip = skips.pop()
+        y = up(y)
+        # odd sizes (100 -> 50 -> 25 -> 12): pad the upsampled map to the skip's size
+        dy, dx = skip.shape[-2] - y.shape[-2], skip.shape[-1] - y.shape[-1]
+        if dy or dx:
+            y = F.pad(y, (dx // 2, dx - dx // 2, dy // 2, dy - dy // 2))
+        y = dec(torch.cat([skip, y], dim=1))
+    return y
 
 
 # ------------------------------------------------------------------ torchvision

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from isslide_cube.ml.blocks import BLOCKS, EarlyFusion, UNet
+from isslide_cube.ml.blocks import BLOCKS, EarlyFusion, UNet, decode
 
 
 # ----------------------------------------------------------------------- models
@@ -118,15 +118,7 @@ class TemporalUNet(nn.Module):
         for f, pool, fuse in zip(feats, self.pools, self.fuse, strict=True):
             f = f.unflatten(0, (n, t))
             skips.append(fuse(torch.cat([f[:, 0], pool(f, valid)], 1)))
-        y = skips.pop()
-        for up, dec in zip(self.up, self.dec, strict=True):
-            skip = skips.pop()
-            y = up(y)
-            dy, dx = skip.shape[-2] - y.shape[-2], skip.shape[-1] - y.shape[-1]
-            if dy or dx:
-                y = F.pad(y, (dx // 2, dx - dx // 2, dy // 2, dy - dy // 2))
-            y = dec(torch.cat([skip, y], 1))
-        return self.head(y)
+        return self.head(decode(skips, self.up, self.dec))
 
 
 def early_fusion_resunet(in_channels: int = 3, n_times: int = 3, **kw: Any) -> nn.Module:
