@@ -31,14 +31,14 @@ Examples
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import json
 import logging
 import math
 import random
 import time
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +46,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from isslide_cube.ml import datasets, models
+from isslide_cube.ml import datasets, models, rundir
+from isslide_cube.ml.rundir import HISTORY_FIELDS, IDENTITY_KEYS, RUN_FILES  # noqa: F401
 from isslide_cube.ml.transforms import augmentation
 from isslide_cube.schema import TrainingError
 
 log = logging.getLogger(__name__)
 
-HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "val_f1", "seconds", "val_f1_best",
-                  "best_threshold")
-RUN_FILES = ("config.json", "history.csv", "last.pt", "best.pt")
-#: what makes two runs the same run (``epochs`` may grow on resume)
-IDENTITY_KEYS = ("model", "model_kwargs", "in_channels", "n_times", "temporal", "preset", "lr",
-                 "batch_size", "seed", "patches", "augment", "validity", "max_train_samples",
-                 "weights", "device_data", "prior_bias")
 UNET_FAMILY = ("unet", "resunet", "sepunet",  # factories that take `width`
                "early_fusion_resunet", "convgru_unet", "temporal_attention_unet")
 
@@ -137,92 +131,44 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-# ---------------------------------------------------------------------- run dir
-def _prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool, overwrite: bool) -> bool:
-    """Check the folder; return True when a checkpoint should be resumed."""
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        if resume:
-            log.warning("%s holds no run to resume; starting a new one", run_dir)
-        return False
-    old = json.loads(config_path.read_text())
-    diff = {k: (old.get(k), config.get(k)) for k in IDENTITY_KEYS if old.get(k) != config.get(k)}
-    if overwrite and not resume:
-        for name in RUN_FILES + ("metrics.json",):
-            (run_dir / name).unlink(missing_ok=True)
-        return False
-    if not resume:
-        what = (f"a different run ({', '.join(f'{k}: {a!r} != {b!r}' for k, (a, b) in diff.items())})"
-                if diff else "this run already")
-        raise TrainingError(f"{run_dir} holds {what}; pass --resume (resume=True) to continue it "
-                            "or --overwrite (overwrite=True) to replace it")
-    if diff:
-        raise TrainingError(f"cannot resume {run_dir}: it holds a different run "
-                            f"({', '.join(f'{k}: {a!r} != {b!r}' for k, (a, b) in diff.items())}); "
-                            "use another RUN_DIR or --overwrite")
-    return (run_dir / "last.pt").exists()
-
-
-def _save(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)  # atomic: an interrupted save never corrupts the last checkpoint
-
-
-def _rng_state(sampler: datasets.EpochSampler) -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": random.getstate(),
-             "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
-             "torch": torch.get_rng_state(), "sampler": sampler.state_dict()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(_as_tuple(state["python"]))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _as_tuple(v: Any) -> Any:
-    return tuple(_as_tuple(x) for x in v) if isinstance(v, list | tuple) else v
-
-
-def _read_history(path: Path, upto: int) -> list[dict[str, float]]:
-    if not path.exists():
-        return []
-    with path.open() as f:
-        rows = [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()}
-                for row in csv.DictReader(f)]
-    return [r for r in rows if r["epoch"] <= upto]
-
-
-def _write_history(path: Path, rows: list[dict[str, float]]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 # ------------------------------------------------------------------- datasets
-def _datasets(patches: str | Path, config: dict[str, Any], in_memory: bool | str,
-              ) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset]:
-    aug = augmentation(**config["augment"])
-    common = {"validity": config["validity"], "seed": config["seed"], "in_memory": in_memory}
+def _dataset(patches: str | Path, config: dict[str, Any], split: str,
+             in_memory: bool | str) -> torch.utils.data.Dataset:
+    """The ``train`` (augmented, possibly subsampled) or ``eval`` side of a run."""
+    kw: dict[str, Any] = {"validity": config["validity"], "seed": config["seed"],
+                          "in_memory": in_memory}
+    if split == "train":
+        kw.update(transform=augmentation(**config["augment"]),
+                  max_samples=config["max_train_samples"])
     if config["temporal"] is None:
-        make = datasets.PatchDataset
-    else:  # same interface, one stack of interferograms per sample
-        from isslide_cube.ml.temporal import TemporalPatchDataset
+        return datasets.PatchDataset(patches, split=split, **kw)
+    from isslide_cube.ml.temporal import TemporalPatchDataset  # one stack per sample
 
-        make = partial(TemporalPatchDataset, spec=config["temporal"])
-    train_ds = make(patches, split="train", transform=aug,
-                    max_samples=config["max_train_samples"], **common)
-    eval_ds = make(patches, split="eval", transform=None, **common)
-    return train_ds, eval_ds
+    return TemporalPatchDataset(patches, split=split, spec=config["temporal"], **kw)
+
+
+def _check_sides(patches: str | Path, train_ds, eval_ds, config: dict[str, Any]) -> None:
+    if len(train_ds) == 0:
+        raise TrainingError(f"{patches} has no 'train' samples; write the patches with a split that "
+                            "keeps some for training (`isslide-cube patches ... --split paper`)")
+    if len(eval_ds) == 0:
+        log.warning("%s has no 'eval' samples: validation columns will be NaN", patches)
+    config.update(in_channels=int(train_ds.in_channels), n_times=int(train_ds.n_times))
+
+
+def _use_device_data(config: dict[str, Any], train_ds, dev: torch.device,
+                     device_data: bool | None) -> bool:
+    """Resolve ``device_data`` (None: on CUDA when the run allows it) into ``config``."""
+    ok = (config["temporal"] is None and isinstance(train_ds, datasets.PatchDataset)
+          and {k for k, v in config["augment"].items() if v} <= {"phase_offset"})
+    if device_data is None:
+        device_data = dev.type == "cuda" and ok and bool(train_ds.in_memory)
+    elif device_data and not ok:
+        raise TrainingError("device_data=True supports single-interferogram runs whose only "
+                            f"augmentation is the phase offset (got temporal={config['temporal']!r}, "
+                            f"augment={config['augment']})")
+    config["device_data"] = bool(device_data)
+    return config["device_data"]
 
 
 def _sampler(ds: torch.utils.data.Dataset, seed: int, shuffle: bool) -> datasets.EpochSampler:
@@ -268,13 +214,17 @@ def _set_prior_bias(net: nn.Module, train_ds) -> None:
 THRESHOLDS = torch.linspace(0.01, 0.99, 99)  # index 49 is 0.5
 
 
-def _train_epoch(model: nn.Module, loader, optimizer, loss_fn, device, amp: bool, bar) -> float:
+def _train_steps(model: nn.Module, batches, optimizer, loss_fn, device, amp: bool, bar,
+                 graphs: bool = False) -> Generator[None, None, float]:
+    """One epoch, yielding after each step (its value, the mean loss, is the only sync)."""
     model.train()
     total = torch.zeros((), dtype=torch.float64, device=device)
     count = 0
-    for batch in loader:
+    for batch in batches:
         x = batch["image"].to(device, non_blocking=True)
         y = batch["mask"].to(device, non_blocking=True)
+        if graphs:  # a new iteration for CUDA-graph trees (several models may interleave)
+            torch.compiler.cudagraph_mark_step_begin()
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = loss_fn(model(x).float(), y)
@@ -284,11 +234,14 @@ def _train_epoch(model: nn.Module, loader, optimizer, loss_fn, device, amp: bool
         count += len(x)
         if bar is not None:
             bar.update(len(x))
+        yield
     return float(total) / max(count, 1)
 
 
 @torch.no_grad()
-def _validate(model: nn.Module, loader, loss_fn, device, amp: bool) -> dict[str, float]:
+def _validate_steps(model: nn.Module, batches, loss_fn, device, amp: bool,
+                    graphs: bool = False) -> Generator[None, None, dict[str, float]]:
+    """Validation loss and F1 over 99 thresholds, yielding after each batch."""
     model.eval()
     thr = THRESHOLDS.to(device)
     total = torch.zeros((), dtype=torch.float64, device=device)
@@ -296,9 +249,11 @@ def _validate(model: nn.Module, loader, loss_fn, device, amp: bool) -> dict[str,
     pp = torch.zeros_like(tp)
     positives = torch.zeros((), dtype=torch.float64, device=device)
     count = 0
-    for batch in loader:
+    for batch in batches:
         x = batch["image"].to(device, non_blocking=True)
         y = batch["mask"].to(device, non_blocking=True)
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x).float()
         total += loss_fn(logits, y).double() * len(x)
@@ -308,6 +263,7 @@ def _validate(model: nn.Module, loader, loss_fn, device, amp: bool) -> dict[str,
         tp += (above & pos[None, :]).sum(1).double()
         pp += above.sum(1).double()
         positives += pos.sum().double()
+        yield
     if count == 0:
         return {"val_loss": math.nan, "val_f1": math.nan, "val_f1_best": math.nan,
                 "best_threshold": math.nan}
@@ -315,6 +271,33 @@ def _validate(model: nn.Module, loader, loss_fn, device, amp: bool) -> dict[str,
     best = int(torch.argmax(f1))
     return {"val_loss": float(total) / count, "val_f1": float(f1[49]),
             "val_f1_best": float(f1[best]), "best_threshold": float(THRESHOLDS[best])}
+
+
+def run_to_end(steps: Generator[Any, None, Any]) -> Any:
+    """Drive a step generator to its end and return its value (one run alone)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+@contextlib.contextmanager
+def training_context(dev: torch.device) -> Iterator[None]:
+    """Deterministic algorithms and a private RNG for the block; the caller's come back after."""
+    previous_det = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        # CUDA kernels like upsample backward have no deterministic version: warn there.
+        torch.use_deterministic_algorithms(True, warn_only=dev.type != "cpu")
+        cuda_ids = [dev.index or 0] if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda_ids):
+            yield
+    finally:
+        torch.use_deterministic_algorithms(previous_det, warn_only=previous_warn)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
 
 
 # ------------------------------------------------------------------------ train
@@ -406,7 +389,44 @@ def train(
     start_time = time.perf_counter()
     run_dir = Path(run_dir)
     dev = resolve_device(device)
-    amp = bool(amp and dev.type == "cuda")
+    config = make_config(patches, model=model, preset=preset, epochs=epochs, lr=lr,
+                         batch_size=batch_size, seed=seed, weights=weights, temporal=temporal,
+                         model_kwargs=model_kwargs, augment=augment, validity=validity,
+                         max_train_samples=max_train_samples, prior_bias=prior_bias)
+    train_ds = _dataset(patches, config, "train", in_memory)
+    eval_ds = _dataset(patches, config, "eval", in_memory)
+    _check_sides(patches, train_ds, eval_ds, config)
+    _use_device_data(config, train_ds, dev, device_data)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resuming = rundir.prepare_run_dir(run_dir, config, resume, overwrite)
+    with training_context(dev):
+        return run_to_end(fit_steps(config, run_dir, train_ds, eval_ds, resuming, dev,
+                                    num_workers=num_workers, amp=amp, progress=progress,
+                                    start_time=start_time, compile=compile))
+
+
+def make_config(patches: str | Path, *, model: str = "resunet", preset: str = "quick",
+                epochs: int | None = None, lr: float | None = None,
+                batch_size: int | None = None, seed: int = 0,
+                weights: str | Path | None = None, temporal: str | None = None,
+                model_kwargs: dict[str, Any] | None = None, augment: dict[str, Any] | None = None,
+                validity: bool = False, max_train_samples: int | None = None,
+                prior_bias: bool | None = None) -> dict[str, Any]:
+    """The ``config.json`` of a run (before the data adds ``in_channels``, ``n_times``).
+
+    Its keywords are the settings that make one run differ from another (see
+    :func:`train`); :func:`isslide_cube.ml.many.train_many` takes them per run.
+
+    Raises
+    ------
+    isslide_cube.schema.TrainingError
+        Unknown model (the message lists the valid names) or preset, bad numbers.
+
+    Examples
+    --------
+    >>> make_config("p.zarr", model="unet", seed=3)["seed"]
+    3
+    """
     if model not in models.MODELS:
         models.build_model(model)  # raises with the list of valid names
     config = resolve_config(model, preset, epochs=epochs, lr=lr, batch_size=batch_size)
@@ -421,46 +441,25 @@ def train(
     config.update(seed=seed, temporal=temporal, validity=validity,
                   patches=str(Path(patches).resolve()),
                   weights=None if weights is None else str(Path(weights).resolve()))
-
-    train_ds, eval_ds = _datasets(patches, config, in_memory)
-    if len(train_ds) == 0:
-        raise TrainingError(f"{patches} has no 'train' samples; write the patches with a split that "
-                            "keeps some for training (`isslide-cube patches ... --split paper`)")
-    if len(eval_ds) == 0:
-        log.warning("%s has no 'eval' samples: validation columns will be NaN", patches)
-    config.update(in_channels=int(train_ds.in_channels), n_times=int(train_ds.n_times))
-    on_device_ok = (temporal is None and isinstance(train_ds, datasets.PatchDataset)
-                    and {k for k, v in config["augment"].items() if v} <= {"phase_offset"})
-    if device_data is None:
-        device_data = dev.type == "cuda" and on_device_ok and bool(train_ds.in_memory)
-    elif device_data and not on_device_ok:
-        raise TrainingError("device_data=True supports single-interferogram runs whose only "
-                            f"augmentation is the phase offset (got temporal={temporal!r}, "
-                            f"augment={config['augment']})")
-    config["device_data"] = bool(device_data)
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resuming = _prepare_run_dir(run_dir, config, resume, overwrite)
-
-    previous_det = torch.are_deterministic_algorithms_enabled()
-    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    py_state, np_state = random.getstate(), np.random.get_state()
-    try:
-        # CUDA kernels like upsample backward have no deterministic version: warn there.
-        torch.use_deterministic_algorithms(True, warn_only=dev.type != "cpu")
-        cuda_ids = [dev.index or 0] if dev.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda_ids):
-            return _fit(config, run_dir, train_ds, eval_ds, resuming, dev, num_workers, amp,
-                        progress, start_time, compile)
-    finally:
-        torch.use_deterministic_algorithms(previous_det, warn_only=previous_warn)
-        random.setstate(py_state)
-        np.random.set_state(np_state)
+    return config
 
 
-def _fit(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming: bool,
-         dev: torch.device, num_workers: int, amp: bool, progress: bool,
-         start_time: float, compile: bool = False) -> TrainingResult:
+def fit_steps(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming: bool,
+              dev: torch.device, *, num_workers: int = 0, amp: bool = False,
+              progress: bool = False, start_time: float | None = None, compile: bool = False,
+              device_batches: dict[str, datasets.DeviceBatches] | None = None,
+              position: int | None = None) -> Generator[None, None, TrainingResult]:
+    """One run as a generator: it yields after every training and validation step.
+
+    :func:`train` drives one to its end (:func:`run_to_end`);
+    :func:`isslide_cube.ml.many.train_many` interleaves several, each under its own
+    RNG states (and CUDA stream). The first ``next`` seeds the global RNGs and builds
+    the model, so whatever drives it must keep each run's RNG states apart.
+    ``device_batches`` (``{"train", "eval"}``) hands in batches on the device shared
+    with other runs; ``position`` places this run's progress bar among several.
+    """
+    start_time = time.perf_counter() if start_time is None else start_time
+    amp = bool(amp and dev.type == "cuda")
     seed = config["seed"]
     random.seed(seed)
     np.random.seed(seed)
@@ -481,18 +480,19 @@ def _fit(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming: boo
         ckpt = torch.load(run_dir / "last.pt", map_location=dev, weights_only=True)
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        _set_rng_state(ckpt["rng"])
+        rundir.set_rng_state(ckpt["rng"])
         train_sampler.load_state_dict(ckpt["rng"]["sampler"])
         start_epoch, best_loss, best_epoch = ckpt["epoch"], ckpt["best_loss"], ckpt["best_epoch"]
-        history = _read_history(run_dir / "history.csv", upto=start_epoch)
+        history = rundir.read_history(run_dir / "history.csv", upto=start_epoch)
         log.info("resuming %s at epoch %d", run_dir, start_epoch)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     pin = dev.type == "cuda"
     bs = config["batch_size"]
     if config["device_data"]:
-        on_dev = {"train": datasets.DeviceBatches(train_ds, dev, seed=seed, shuffle=True,
-                                                  phase_offset=config["augment"].get("phase_offset", False)),
-                  "eval": datasets.DeviceBatches(eval_ds, dev, seed=seed, shuffle=False)}
+        on_dev = device_batches or {
+            "train": datasets.DeviceBatches(train_ds, dev, seed=seed, shuffle=True,
+                                            phase_offset=config["augment"].get("phase_offset", False)),
+            "eval": datasets.DeviceBatches(eval_ds, dev, seed=seed, shuffle=False)}
 
         def batches(side: str, epoch: int):
             return on_dev[side].epoch(epoch, bs)
@@ -502,21 +502,24 @@ def _fit(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming: boo
                 return _loader(train_ds, train_sampler, bs, num_workers, epoch, seed, pin)
             return _loader(eval_ds, eval_sampler, bs, num_workers, epoch, seed, pin)
     forward = torch.compile(net, mode="reduce-overhead") if compile else net
+    graphs = bool(compile and dev.type == "cuda")
     n_params = models.count_parameters(net)
     log.info("training %s (%d parameters) on %d samples, validating on %d, device %s",
              config["model"], n_params, len(train_ds), len(eval_ds), dev)
 
     from tqdm.auto import tqdm
 
-    epochs_bar = tqdm(range(start_epoch, config["epochs"]), desc=config["model"], unit="epoch",
-                      initial=start_epoch, total=config["epochs"], disable=not progress)
+    label = config["model"] if position is None else f"{run_dir.name}"
+    epochs_bar = tqdm(range(start_epoch, config["epochs"]), desc=label, unit="epoch",
+                      initial=start_epoch, total=config["epochs"], disable=not progress,
+                      position=position, leave=position is None)
     for epoch in epochs_bar:
         t0 = time.perf_counter()
         with tqdm(total=len(train_ds), desc=f"epoch {epoch + 1}", unit="patch", leave=False,
-                  disable=not progress) as bar:
-            train_loss = _train_epoch(forward, batches("train", epoch), optimizer, loss_fn, dev,
-                                      amp, bar)
-        val = _validate(forward, batches("eval", epoch), loss_fn, dev, amp)
+                  disable=not progress or position is not None) as bar:
+            train_loss = yield from _train_steps(forward, batches("train", epoch), optimizer,
+                                                 loss_fn, dev, amp, bar, graphs)
+        val = yield from _validate_steps(forward, batches("eval", epoch), loss_fn, dev, amp, graphs)
         row = {"epoch": epoch + 1, "train_loss": train_loss, **val,
                "seconds": time.perf_counter() - t0}
         history.append({k: row[k] for k in HISTORY_FIELDS})
@@ -525,16 +528,17 @@ def _fit(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming: boo
         if improved:
             best_loss, best_epoch = monitor, epoch + 1
         ckpt = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                "rng": _rng_state(train_sampler), "config": config, "best_loss": best_loss,
+                "rng": rundir.rng_state(train_sampler), "config": config, "best_loss": best_loss,
                 "best_epoch": best_epoch, "history": history[-1]}
-        _save(ckpt, run_dir / "last.pt")
+        rundir.save(ckpt, run_dir / "last.pt")
         if improved:
-            _save(ckpt, run_dir / "best.pt")
-        _write_history(run_dir / "history.csv", history)
+            rundir.save(ckpt, run_dir / "best.pt")
+        rundir.write_history(run_dir / "history.csv", history)
         epochs_bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{val['val_loss']:.4f}",
                                f1=f"{val['val_f1_best']:.3f}")
-        log.info("epoch %d: train %.4f val %.4f f1 %.3f (%.1f s)", epoch + 1, train_loss,
-                 val["val_loss"], val["val_f1"], row["seconds"])
+        log.info("%s epoch %d: train %.4f val %.4f f1 %.3f (%.1f s)", label, epoch + 1,
+                 train_loss, val["val_loss"], val["val_f1"], row["seconds"])
+    epochs_bar.close()
     best_row = next((r for r in history if r["epoch"] == best_epoch), {})
     return TrainingResult(run_dir=run_dir, model=config["model"], epochs=config["epochs"],
                           best_epoch=best_epoch, best_val_loss=best_row.get("val_loss", math.nan),
