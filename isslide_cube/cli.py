@@ -135,15 +135,20 @@ def _cmd_patches(args: argparse.Namespace) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a segmentation model on a patches store",
                        description="Train on split == 'train', validate on 'eval' each epoch; "
-                       "BCE + Adam; checkpoints last.pt/best.pt and history.csv in RUN_DIR.")
+                       "BCE + Adam; checkpoints last.pt/best.pt and history.csv in RUN_DIR. "
+                       "Several --model or --seed values train every model with every seed at "
+                       "once in one process (shared data, interleaved steps; one CUDA stream "
+                       "each on a GPU), each in RUN_DIR/<model>-s<seed>.")
     p.add_argument("patches", type=Path, help="patches store written by `patches`")
-    p.add_argument("run_dir", type=Path, help="folder of this run")
-    p.add_argument("--model", default="resunet", help="a name of isslide_cube.ml.models.MODELS")
+    p.add_argument("run_dir", type=Path, help="folder of this run (of the runs, when several)")
+    p.add_argument("--model", nargs="+", default=["resunet"], metavar="NAME",
+                   help="name(s) of isslide_cube.ml.models.MODELS (default: resunet)")
     p.add_argument("--preset", default="quick", help="paper | quick (default: quick)")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     p.add_argument("--lr", type=float, default=None, help="override the preset's learning rate")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, nargs="+", default=[0], metavar="S",
+                   help="seed(s) (default: 0)")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--weights", type=Path, default=None,
                    help="local file of pre-trained weights (never downloaded)")
@@ -156,14 +161,20 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from isslide_cube.ml.training import train
+    common = dict(preset=args.preset, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                  num_workers=args.num_workers, weights=args.weights, temporal=args.temporal,
+                  resume=args.resume, overwrite=args.overwrite, device=args.device,
+                  progress=True)
+    if len(args.model) == 1 and len(args.seed) == 1:
+        from isslide_cube.ml.training import train
 
-    result = train(args.patches, args.run_dir, model=args.model, preset=args.preset,
-                   epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                   num_workers=args.num_workers, weights=args.weights, temporal=args.temporal,
-                   resume=args.resume, overwrite=args.overwrite, device=args.device,
-                   progress=True)
-    print(result)
+        print(train(args.patches, args.run_dir, model=args.model[0], seed=args.seed[0], **common))
+        return 0
+    from isslide_cube.ml.many import train_many
+
+    for result in train_many(args.patches, args.run_dir, models=args.model, seeds=args.seed,
+                             **common):
+        print(result)
     return 0
 
 
