@@ -20,17 +20,18 @@ machine (the development machine was shared, with loads of 10-15 on 2 cores).
 Running side by side. At batch 8 on 100 x 100 patches a GPU is launch-bound (the
 training issue measured 9.2 ms/step for ResUNet and 26 ms/step for FCN-ResNet50 in
 eager PyTorch on an H200, far below the GPU's arithmetic throughput), so on CUDA the
-configurations train concurrently, one spawned process each on the same GPU
-(``parallel`` = all of them by default, each process launching its own kernels, with
-the training issue's fast path ``compile=True``; ``parallel=1`` on CPU, where the cores
-are the limit). Logs of each process: ``OUT/<label>.log``. Projected time on one
-H100-class GPU, from those step times (603 steps per epoch at 4,821 patches):
-run one after another, FCN-S/P ~157 min each, DeepLabV3-S/P ~3 h each, the three
-U-Nets ~28 min each: about 12 hours; side by side the wall time is bounded by
-the slowest configuration (DeepLabV3 at 600 epochs, ~3 h eager, ~1 h with the
-training issue's CUDA-graph fast path where the GPU keeps up with seven
-launch-bound processes). This projection is not a measurement: no GPU was
-available while this was written.
+configurations train concurrently in this process with
+:func:`isslide_cube.ml.many.train_many` (``parallel`` = all of them by default): one
+copy of the patches on the device, the runs' steps interleaved, each on its own CUDA
+stream, with the training issue's fast path ``compile=True``; ``parallel=1`` on CPU,
+where the cores are the limit (interleaving there gives the same weights, no speed).
+Projected time on one H100-class GPU, from those step times (603 steps per epoch at
+4,821 patches): run one after another, FCN-S/P ~157 min each, DeepLabV3-S/P ~3 h
+each, the three U-Nets ~28 min each: about 12 hours; side by side the wall time is
+bounded below by the slowest configuration (DeepLabV3 at 600 epochs, ~3 h eager,
+~1 h with the training issue's CUDA-graph fast path) and by the GPU's throughput
+once the interleaved runs saturate it. This projection is not a measurement: no
+GPU was available while this was written.
 
 Example
 -------
@@ -110,15 +111,18 @@ def configurations(weights: str | Path | None = None,
     return out
 
 
-def _train_kwargs(conf: Configuration, weights: Path | None, quick: bool, seed: int,
-                  device: str, epochs: int | None, fast: bool) -> dict[str, Any]:
+def _run_settings(conf: Configuration, weights: Path | None, quick: bool, seed: int,
+                  epochs: int | None) -> dict[str, Any]:
+    """The settings of one configuration's run (keywords of ``training.make_config``)."""
     kw = {"model": conf.model, "preset": "quick" if quick else "paper", "epochs": epochs,
-          "seed": seed, "weights": weights, "device": device}
+          "seed": seed, "weights": weights}
     if quick and conf.model not in ("fcn_resnet50", "deeplabv3_resnet50"):
         kw["max_train_samples"] = QUICK_UNET_TRAIN_SAMPLES  # the CPU budget of --quick
-    if fast:  # the training issue's fast path: CUDA graphs of the step, data on the device
-        kw["compile"] = True
     return kw
+
+
+def _mark_done(result) -> None:
+    (result.run_dir / "DONE").write_text(json.dumps({"seconds": result.seconds}))
 
 
 def _is_done(run_dir: Path) -> bool:
@@ -153,7 +157,8 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
     seed
         Seed of every training run.
     parallel
-        Configurations trained at once, one process each (default: all on CUDA, 1 on CPU).
+        Configurations trained at once, interleaved in this process
+        (:func:`isslide_cube.ml.many.train_many`; default: all on CUDA, 1 on CPU).
     only
         Labels to run (default all seven).
     epochs
@@ -186,18 +191,21 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
     t0 = time.perf_counter()
     if fast is None:
         fast = device.startswith("cuda")
-    kwargs = {c.label: _train_kwargs(c, w, quick, seed, device, epochs, fast) for c, w in todo}
+    runs = [{"name": c.slug, **_run_settings(c, w, quick, seed, epochs)} for c, w in todo]
+    # the training issue's fast path: CUDA graphs of the step, data on the device
+    common = {"device": device, "compile": fast, "overwrite": True, "progress": progress}
     if parallel > 1 and len(todo) > 1:
-        _train_side_by_side(store, out, todo, kwargs, parallel)
+        from isslide_cube.ml.many import train_many
+
+        log.info("training %s, %d at once", ", ".join(c.label for c, _ in todo), parallel)
+        train_many(store, out, runs, parallel=parallel, on_finish=_mark_done, **common)
     else:
         from isslide_cube.ml.training import train
 
-        for conf, _ in todo:
+        for (conf, _), run in zip(todo, runs, strict=True):
             log.info("training %s", conf.label)
-            t1 = time.perf_counter()
-            train(store, out / conf.slug, overwrite=True, progress=progress, **kwargs[conf.label])
-            (out / conf.slug / "DONE").write_text(
-                json.dumps({"seconds": time.perf_counter() - t1}))
+            name = run.pop("name")
+            _mark_done(train(store, out / name, **run, **common))
     log.info("training took %.0f s", time.perf_counter() - t0)
 
     sel = select_split(open_patches(store), "eval")
@@ -216,48 +224,3 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
     (out / "table1.json").write_text(json.dumps(
         {k: r.to_dict() for k, r in results.items()}, indent=1))
     return text + f"\nwrote {out / 'table1.md'}\nwrote {out / 'table1.json'}"
-
-
-def _train_one(store: str, run_dir: str, kw: dict[str, Any], log_path: str) -> None:
-    """Body of one side-by-side process (spawned: a fresh interpreter, its own CUDA context)."""
-    logging.basicConfig(filename=log_path, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from isslide_cube.ml.training import train
-
-    result = train(store, run_dir, overwrite=True, progress=False, **kw)
-    logging.getLogger(__name__).info("%s", result)
-
-
-def _train_side_by_side(store: Path, out: Path, todo: list, kwargs: dict[str, dict[str, Any]],
-                        parallel: int) -> None:
-    """One spawned process per configuration, ``parallel`` at a time, on the same device."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")  # never fork a process that may hold CUDA state
-    pending = list(todo)
-    running: list[tuple[Configuration, Any]] = []
-    failed = []
-    while pending or running:
-        while pending and len(running) < parallel:
-            conf, _ = pending.pop(0)
-            proc = ctx.Process(target=_train_one, name=f"train-{conf.slug}",
-                               args=(str(store), str(out / conf.slug), kwargs[conf.label],
-                                     str(out / f"{conf.slug}.log")))
-            proc.start()
-            log.info("started %s (pid %d, log %s)", conf.label, proc.pid,
-                     out / f"{conf.slug}.log")
-            running.append((conf, proc))
-        time.sleep(1.0)
-        for item in list(running):
-            conf, proc = item
-            if proc.is_alive():
-                continue
-            proc.join()
-            running.remove(item)
-            if proc.exitcode == 0:
-                (out / conf.slug / "DONE").write_text("{}")
-                log.info("%s finished", conf.label)
-            else:
-                failed.append(conf.label)
-    if failed:
-        raise TrainingError(f"training failed for {failed}; see {out}/<label>.log")
