@@ -12,7 +12,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from isslide_cube.io.discover import GDAL_READ_ENV
-from isslide_cube.io.grid import Grid, check_window, grid_of
+from isslide_cube.io.grid import Grid, check_window, grid_of, window_transform
 from isslide_cube.io.sources import InterferogramSource
 from isslide_cube.schema import BANDS, COHERENCE, PHASE, RawDataError
 
@@ -70,7 +70,7 @@ def _read_band(path: Path, band: int, window: Window | None) -> tuple[np.ndarray
     try:
         with rasterio.Env(**GDAL_READ_ENV), rasterio.open(path) as src:
             data = src.read(band, window=window, out_dtype="float64")
-            transform = src.transform if window is None else src.window_transform(window)
+            transform = src.transform if window is None else window_transform(window, src.transform)
             return data, transform, src.crs
     except rasterio.errors.RasterioError as err:
         raise RawDataError(f"{path}: band {band} cannot be read, the file is truncated or "
