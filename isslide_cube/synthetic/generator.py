@@ -28,9 +28,7 @@ import pandas as pd
 import shapely
 from affine import Affine
 from rasterio.features import rasterize
-from rasterio.transform import from_origin, xy
-from rasterio.windows import Window
-from rasterio.windows import transform as window_transform
+from rasterio.transform import xy
 
 from isslide_cube import __version__, schema
 from isslide_cube.synthetic import annotate, atmosphere, coherence, moves, terrain, writer
@@ -208,8 +206,9 @@ def generate(out: str | Path, preset: str | Preset = "small", seed: int = 0, ove
         for mv, (win, bump), peak in zip(mv_list, bumps, peaks, strict=True):
             if not peak:
                 continue
-            wt = window_transform(Window(win[1].start, win[0].start, bump.shape[1], bump.shape[0]),
-                                  transform)
+            # rasterio.windows.transform's arithmetic, with affine's @ (its * is deprecated)
+            x0, y0 = transform @ (win[1].start or 0.0, win[0].start or 0.0)
+            wt = Affine.translation(x0 - transform.c, y0 - transform.f) @ transform
             found = annotate.annotate_move(abs(peak) * k, bump, gamma[win], usable[win], wt,
                                            p.looks, p.resolution_deg)
             if found is not None:
@@ -333,7 +332,8 @@ def build_scene(p: Preset, seed: int) -> Scene:
     ss_noise = ss.spawn(1)[0]
     shape = p.shape
     west, south, east, north = p.bounds
-    transform = from_origin(west, north, p.resolution_deg, p.resolution_deg)
+    # rasterio's from_origin, with affine's @ (its * is deprecated)
+    transform = Affine.translation(west, north) @ Affine.scale(p.resolution_deg, -p.resolution_deg)
     spacing = terrain.pixel_spacing_m(p.resolution_deg, (south + north) / 2)
     lons = np.asarray(xy(transform, np.zeros(shape[1], int), np.arange(shape[1]))[0])
     lats = np.asarray(xy(transform, np.arange(shape[0]), np.zeros(shape[0], int))[1])
