@@ -28,15 +28,21 @@ def _frame(geoms, ids=None, crs="EPSG:4326", **cols):
     return gpd.GeoDataFrame(data, geometry=list(geoms), crs=crs)
 
 
+def _shp(frame, path):
+    """Write ``frame`` as a shapefile the way a GIS does: DBF field names hold at most 10
+    characters, so ``repetitions`` is written ``repetition`` (read back under its name)."""
+    frame.rename(columns={"repetitions": "repetition"}).to_file(path)
+
+
 @pytest.fixture
 def ann_dir(tmp_path):
     folder = tmp_path / "annotations"
     folder.mkdir()
-    _frame([box(6.51, 45.27, 6.52, 45.285), box(6.53, 45.265, 6.545, 45.29)]).to_file(
-        folder / "S1_20180702_20180708.shp")
-    _frame([Polygon([(6.505, 45.295), (6.515, 45.28), (6.52, 45.296)])], ids=[4]).to_file(
-        folder / "S1_20180702_20180714.shp")
-    _frame([]).to_file(folder / "S1_20180708_20180714.shp")  # annotated, no move
+    _shp(_frame([box(6.51, 45.27, 6.52, 45.285), box(6.53, 45.265, 6.545, 45.29)]),
+         folder / "S1_20180702_20180708.shp")
+    _shp(_frame([Polygon([(6.505, 45.295), (6.515, 45.28), (6.52, 45.296)])], ids=[4]),
+         folder / "S1_20180702_20180714.shp")
+    _shp(_frame([]), folder / "S1_20180708_20180714.shp")  # annotated, no move
     return folder
 
 
@@ -98,7 +104,7 @@ def test_invalid_geometry_repaired_with_warning(tmp_path):
     bowtie = Polygon([(6.51, 45.27), (6.53, 45.29), (6.53, 45.27), (6.51, 45.29)])
     assert not bowtie.is_valid
     path = tmp_path / "S1_20180702_20180708.shp"
-    _frame([bowtie]).to_file(path)
+    _shp(_frame([bowtie]), path)
     with pytest.warns(ann.AnnotationWarning, match="make_valid"):
         table = ann.read_annotation_file(path)
     assert table.geometry.is_valid.all()
@@ -110,7 +116,7 @@ def test_invalid_geometry_repaired_with_warning(tmp_path):
 
 def test_file_without_crs_is_an_error(tmp_path):
     path = tmp_path / "S1_20180702_20180708.shp"
-    _frame([box(6.51, 45.27, 6.52, 45.285)]).to_file(path)
+    _shp(_frame([box(6.51, 45.27, 6.52, 45.285)]), path)
     path.with_suffix(".prj").unlink()
     with pytest.raises(schema.RawDataError, match=r"S1_20180702_20180708\.shp has no CRS"):
         ann.read_annotations(tmp_path, PAIRS)
@@ -122,13 +128,13 @@ def test_pair_without_interferogram_is_an_error(ann_dir):
 
 
 def test_bad_names_and_ids(tmp_path):
-    _frame([box(6.51, 45.27, 6.52, 45.285)]).to_file(tmp_path / "moves.shp")
+    _shp(_frame([box(6.51, 45.27, 6.52, 45.285)]), tmp_path / "moves.shp")
     with pytest.raises(schema.RawDataError, match="no pair dates"):
         ann.read_annotations(tmp_path / "moves.shp")
-    _frame([box(6.51, 45.27, 6.52, 45.285)]).to_file(tmp_path / "S1_20180708_20180702.shp")
+    _shp(_frame([box(6.51, 45.27, 6.52, 45.285)]), tmp_path / "S1_20180708_20180702.shp")
     with pytest.raises(schema.RawDataError, match="second date not after the first"):
         ann.read_annotations(tmp_path / "S1_20180708_20180702.shp")
-    _frame([box(6.51, 45.27, 6.52, 45.285)], ids=[0]).to_file(tmp_path / "S1_20180702_20180708.shp")
+    _shp(_frame([box(6.51, 45.27, 6.52, 45.285)], ids=[0]), tmp_path / "S1_20180702_20180708.shp")
     with pytest.raises(schema.RawDataError, match="positive integer"):
         ann.read_annotations(tmp_path / "S1_20180702_20180708.shp")
     with pytest.raises(schema.RawFileNotFoundError):

@@ -18,7 +18,7 @@ from isslide_cube import schema
 from isslide_cube.annotations import AnnotationWarning
 from isslide_cube.cube import DONE, BuildSummary, build_cube, open_annotations, open_cube
 
-from .conftest import PYRATE, SHAPE, TRANSFORM, assert_stores_equal, pairs, write_raw
+from .conftest import PYRATE, SHAPE, TRANSFORM, assert_stores_equal, pairs, to_shapefile, write_raw
 
 
 def _pos(ds, first, second):
@@ -249,8 +249,8 @@ def test_invalid_polygon_is_repaired(raw, tmp_path):
     x0, y0 = TRANSFORM @ (10, 10)
     x1, y1 = TRANSFORM @ (30, 30)
     bowtie = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
-    gpd.GeoDataFrame({"move_id": [3], "class": ["Landslide"], "confidence": [0.5],
-                      "repetitions": [2]}, geometry=[bowtie], crs="EPSG:4326").to_file(shp)
+    to_shapefile(gpd.GeoDataFrame({"move_id": [3], "class": ["Landslide"], "confidence": [0.5],
+                                   "repetitions": [2]}, geometry=[bowtie], crs="EPSG:4326"), shp)
     with pytest.warns(AnnotationWarning, match="make_valid"):
         ds = open_cube(build_cube(raw, tmp_path / "cube.zarr").store)
     assert int(ds.mask.sel(**_pos(ds, *pairs()[0])).sum()) > 100

@@ -71,9 +71,11 @@ def test_static_files_and_zones(tiny_raw):
     zones = gpd.read_file(tiny_raw / schema.RAW_ZONES)
     assert sorted(zones["name"]) == sorted(schema.ZONES)
     assert zones.crs.to_string() == schema.RAW_CRS
-    assert zones.geometry.is_valid.all() and (zones.geometry.area > 0).all()
+    assert zones.geometry.is_valid.all()
+    metric = zones.to_crs(zones.estimate_utm_crs())  # areas in m², not square degrees
+    assert (metric.geometry.area > 0).all()
     # zones tile the scene without overlap
-    assert zones.geometry.area.sum() == pytest.approx(zones.union_all().area, rel=1e-9)
+    assert metric.geometry.area.sum() == pytest.approx(metric.union_all().area, rel=1e-9)
 
 
 def test_manifest(tiny_raw):
