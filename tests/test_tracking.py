@@ -12,6 +12,7 @@ from isslide_cube.tracking import (
     label_moves,
     move_time_series,
     repetition_filter,
+    truth_ambiguous,
     velocity_from_phase,
 )
 
@@ -124,7 +125,9 @@ def cube(tmp_path_factory):
 
 @pytest.mark.slow
 def test_move_time_series_recovers_velocity(cube):
-    table = move_time_series(cube)
+    # this cube's moves are flat discs (one phase over the whole disc): average a broad
+    # core (the default core, the few deepest pixels, is meant for peaked bumps)
+    table = move_time_series(cube, core=0.7)
     assert set(table.move_id) == {m[0] for m in MOVES}
     radius = {m[0]: m[3] for m in MOVES}
     first = table.groupby("move_id").first()
@@ -156,7 +159,7 @@ def test_hausdorff_between_outlines(cube):
     moved = np.roll(one, 3, axis=-1)
     shifted[2:][moved] = 1
     labels = labels.copy(data=shifted)
-    table = move_time_series(cube, labels=labels)
+    table = move_time_series(cube, labels=labels, core=0.7)
     hd = table[(table.move_id == 1) & (table.delay == 6)].set_index("start_date").hausdorff_px
     starts = cube.start_date.values
     assert np.isnan(hd.loc[starts[0]])          # no previous outline
@@ -189,3 +192,108 @@ def test_compare_uses_only_active_unambiguous_rows():
     cmp = compare_with_truth(table, truth)
     assert cmp.n_rows.tolist() == [2]  # the inactive 07-20 row and the ambiguous one left out
     assert cmp.velocity_est.iloc[0] == pytest.approx(0.11)
+
+
+def _bump_cube(peak_v=0.3, level=0.3, radius=10, gap_px=None):
+    """make_cube's grid with one bump ``(1 - r^2)^2`` of peak velocity ``peak_v``, outlined
+    where it exceeds ``level`` of its peak (as the synthetic annotator does)."""
+    cube = make_cube(n_dates=4, delays=(6, 12), noise=0.0)
+    yy, xx = np.mgrid[0:64, 0:64]
+    r2 = ((yy - 32) ** 2 + (xx - 32) ** 2) / radius ** 2
+    shape = np.where(r2 < 1, (1 - r2) ** 2, 0.0)
+    phase = np.stack([shape * phase_of(peak_v, int(d)) for d in cube.delay.values])
+    ifg = cube.interferogram.values.copy()
+    has = cube.has_interferogram.values
+    ifg[:, :, 1] = np.where(has[:, :, None, None], np.angle(np.exp(1j * phase))[None], np.nan)
+    labels = np.where(has[:, :, None, None], (shape >= level).astype(np.int32)[None, None], 0)
+    return (cube.assign(interferogram=cube.interferogram.copy(data=ifg)),
+            cube.move_id.copy(data=labels))
+
+
+def test_ring_beyond_outline_and_deep_core_read_the_peak():
+    # the outline stops at 30 % of the peak: the ground just outside still moves
+    cube, labels = _bump_cube()
+    new = move_time_series(cube, labels=labels, hausdorff=False)
+    old = move_time_series(cube, labels=labels, hausdorff=False, gap=0, core=0.7)
+    err_new = (new.velocity_m_per_yr / 0.3 - 1).abs()
+    err_old = (old.velocity_m_per_yr / 0.3 - 1).abs()
+    assert (err_new < 0.05).all(), new.velocity_m_per_yr
+    assert (err_old > 0.1).all()  # ring on moving ground + the bump's shoulders in the core
+    assert not new.ambiguous.any()  # peak phase 0.41 and 0.82 rad
+
+
+def test_truth_ambiguity_replaces_the_flag():
+    t = pd.Timestamp
+    table = pd.DataFrame({
+        "move_id": [1, 1, 1, 2],
+        "start_date": [t("2018-07-02")] * 4,
+        "delay": [6, 12, 18, 6],
+        "velocity_m_per_yr": [0.30, 0.33, 0.01, 0.5],
+        "ambiguous": [False, True, False, False],
+    })
+    table["end_date"] = table.start_date + pd.to_timedelta(table.delay, unit="D")
+    # move 1: 0.2 / 0.4 / 0.6 fringes -> phase 0.4 pi, 0.8 pi, 1.2 pi; move 2 0.45 at 6 days
+    truth = pd.DataFrame({"move_id": [1, 2], "los_velocity_m_per_yr": [0.32, 0.5],
+                          "fringes_6d": [0.2, 0.45], "fringes_12d": [0.4, 0.9],
+                          "fringes_18d": [0.6, 1.35]})
+    amb = truth_ambiguous(table, truth, margin=0.8)
+    assert amb.tolist() == [False, True, True, True]
+    assert truth_ambiguous(table, truth, margin=1.0).tolist() == [False, False, True, False]
+    cmp = compare_with_truth(table, truth, truth_margin=1.0).set_index("move_id")
+    # the table flagged the 12-day row, the truth did not: the truth decides; stacking
+    # weights by delay: (0.30 * 6 + 0.33 * 12) / 18
+    assert cmp.loc[1, "n_rows"] == 2
+    assert cmp.loc[1, "velocity_est"] == pytest.approx((0.30 * 6 + 0.33 * 12) / 18)
+    assert cmp.loc[2, "n_rows"] == 1
+    flag_only = compare_with_truth(table, truth, truth_margin=None, how="median")
+    assert flag_only.set_index("move_id").loc[1, "velocity_est"] == pytest.approx(0.155)
+
+
+# ---- the synthetic generator's own moves (issue 8: "velocity recovered within 20 % on
+# synthetic moves without fringe ambiguity")
+#: the deformation phase with its L-look noise only: without the Goldstein filter, which
+#: keeps 2-40 % of the peak of the tiny preset's small moves (benchmarks/velocity.py), and
+#: without the turbulent atmosphere, whose residual around a move after the ring's plane
+#: is removed is as large as the unambiguous moves' signal (see benchmarks/RESULTS.md)
+CLEAN = {"goldstein_alpha": 0.0, "atmosphere_std_range": (0.0, 0.0), "stratified_std": 0.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_clean(tmp_path_factory):
+    """``tiny`` (seeds 0 and 1) with :data:`CLEAN`, built into cubes, like tests/cube's
+    ``tiny_cube`` (synchronous dask, chunks of 100 px)."""
+    import dask
+
+    from isslide_cube import synthetic
+    from isslide_cube.cube import build_cube, open_cube
+
+    out = []
+    for seed in (0, 1):
+        root = tmp_path_factory.mktemp(f"tiny_clean_{seed}")
+        raw = synthetic.generate(root / "raw", preset="tiny", seed=seed, **CLEAN)
+        with dask.config.set(scheduler="synchronous"):
+            build_cube(raw, root / "cube.zarr", chunks=100)
+        out.append((open_cube(root / "cube.zarr"), pd.read_csv(raw / "truth" / "moves.csv")))
+    return out
+
+
+@pytest.mark.slow
+def test_velocity_of_synthetic_moves_within_20_percent(tiny_clean):
+    results = []
+    for cube, truth in tiny_clean:
+        table = move_time_series(cube, hausdorff=False)
+        assert set(table.move_id) <= set(truth.move_id)
+        cmp = compare_with_truth(table, truth)
+        # every compared move has rows, all unambiguous by the truth and active throughout
+        assert (cmp.n_rows > 0).all()
+        used = table[~truth_ambiguous(table, truth)]
+        fr = used.delay.map(lambda d: f"fringes_{d}d")
+        peak_phase = [2 * np.pi * truth.set_index("move_id").loc[k, c]
+                      for k, c in zip(used.move_id, fr, strict=True)]
+        assert (np.asarray(peak_phase) < 0.8 * np.pi).all()
+        results.append(cmp)
+    cmp = pd.concat(results, ignore_index=True)
+    assert len(cmp) >= 5, cmp  # not vacuous: 3 + 3 moves on seeds 0 and 1
+    assert (cmp.relative_error < 0.2).all(), cmp
+    # the sign is the truth's (positive = away from the sensor)
+    assert (np.sign(cmp.velocity_est) == np.sign(cmp.velocity_true)).all()

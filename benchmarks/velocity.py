@@ -1,0 +1,142 @@
+"""Per-move LOS velocity from the cube's phase against the synthetic truth (issue 8).
+
+For each preset and each variant of the generator's phase, generate raw data (seed 0),
+build the cube, tabulate every annotated move over its interferograms
+(``isslide_cube.tracking.move_time_series``) and compare the per-move velocity with
+``truth/moves.csv`` (``compare_with_truth``) on the rows *without fringe ambiguity*
+(the true peak motion over the delay under 0.8 x half a fringe, i.e. a phase under
+0.8 pi, the move active throughout the interferogram, and the estimator's own flag
+down). Variants, to separate the causes of the error:
+
+* ``as generated``: the preset as it is (L-look noise, turbulent + stratified
+  atmosphere, Goldstein filter alpha 1 on 64 px blocks);
+* ``no Goldstein``: the same with ``goldstein_alpha=0`` (the unfiltered multilooked
+  interferogram: same noise, same atmosphere);
+* ``clean``: ``goldstein_alpha=0`` and no atmosphere (``atmosphere_std_range=(0, 0)``,
+  ``stratified_std=0``): the deformation phase with its L-look noise only.
+
+The annotations and the truth do not depend on the variant (the annotator works on
+the true deformation and coherence), so every variant has the same moves and rows.
+Each variant is scored with the current estimator (ring 3 px beyond the outline,
+core = deepest pixels, stacking) and with the previous one (ring touching the
+outline, core 0.7, median, the table's own flag only), in the same run.
+
+    .venv/bin/python -m benchmarks.velocity --quick        # tiny only
+    nice -n 19 .venv/bin/python -m benchmarks.velocity     # tiny and small
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+VARIANTS = {
+    "as generated": {},
+    "no Goldstein": {"goldstein_alpha": 0.0},
+    "clean": {"goldstein_alpha": 0.0, "atmosphere_std_range": (0.0, 0.0), "stratified_std": 0.0},
+}
+#: the estimator before this benchmark (for the before/after in the same run)
+PREVIOUS = {"series": {"ring": 5, "gap": 0, "core": 0.7, "min_core": 1},
+            "compare": {"how": "median", "truth_margin": None}}
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    def fmt(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else f"{v:.3f}"
+        return str(v)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def run_variant(preset: str, variant: str, out: Path) -> dict:
+    """Generate, build, estimate; returns the per-move tables and timings."""
+    from isslide_cube import synthetic
+    from isslide_cube.cube import build_cube, open_cube
+    from isslide_cube.tracking import compare_with_truth, move_time_series, truth_ambiguous
+
+    root = out / f"{preset}_{variant.replace(' ', '_')}"
+    t0 = time.perf_counter()
+    raw = synthetic.generate(root / "raw", preset=preset, seed=0, overwrite=True,
+                             **VARIANTS[variant])
+    build_cube(raw, root / "cube.zarr", overwrite=True)
+    t_build = time.perf_counter() - t0
+    cube = open_cube(root / "cube.zarr")
+    truth = pd.read_csv(raw / "truth" / "moves.csv")
+    c0, t0 = time.process_time(), time.perf_counter()
+    table = move_time_series(cube, hausdorff=False)
+    t_est, c_est = time.perf_counter() - t0, time.process_time() - c0
+    table.to_csv(root / "move_time_series.csv", index=False)
+    new = compare_with_truth(table, truth)
+    old_table = move_time_series(cube, hausdorff=False, **PREVIOUS["series"])
+    old = compare_with_truth(old_table, truth, **PREVIOUS["compare"])
+    # honesty of the estimator's own (data-only) flag against the truth's
+    t_amb = truth_ambiguous(table, truth)
+    missed = int((t_amb & ~table["ambiguous"].to_numpy()).sum())
+    return {"new": new, "old": old, "truth": truth, "rows": len(table),
+            "truth_ambiguous_rows": int(t_amb.sum()), "flag_missed": missed,
+            "build_s": t_build, "estimate_s": t_est, "estimate_cpu_s": c_est}
+
+
+def per_move(res: dict) -> pd.DataFrame:
+    truth = res["truth"].set_index("move_id")
+    new = res["new"].set_index("move_id")
+    old = res["old"].set_index("move_id")
+    ids = sorted(set(new.index) | set(old.index))
+    df = pd.DataFrame({
+        "move_id": ids,
+        "class": [truth.loc[k, "class"] for k in ids],
+        "v_true m/yr": [truth.loc[k, "los_velocity_m_per_yr"] for k in ids],
+        "fringes 6d": [truth.loc[k, "fringes_6d"] for k in ids],
+        "rows": [int(new["n_rows"].get(k, 0)) for k in ids],
+        "v_est m/yr": [new["velocity_est"].get(k, np.nan) for k in ids],
+        "rel err": [new["relative_error"].get(k, np.nan) for k in ids],
+        "previous v_est": [old["velocity_est"].get(k, np.nan) for k in ids],
+        "previous rel err": [old["relative_error"].get(k, np.nan) for k in ids],
+    })
+    return df
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny preset only")
+    parser.add_argument("--presets", nargs="+", default=["tiny", "small"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/isslide_bench_velocity"))
+    args = parser.parse_args(argv)
+    presets = ["tiny"] if args.quick else args.presets
+    summary = []
+    for preset in presets:
+        for variant in args.variants:
+            res = run_variant(preset, variant, args.out)
+            df = per_move(res)
+            ok_new = int((df["rel err"] < 0.2).sum())
+            n_new = int(df["rel err"].notna().sum())
+            ok_old = int((df["previous rel err"] < 0.2).sum())
+            n_old = int(df["previous rel err"].notna().sum())
+            print(f"\n### {preset}, {variant}: {ok_new} of {n_new} unambiguous moves within 20 % "
+                  f"(previous estimator: {ok_old} of {n_old} moves it kept)\n")
+            print(f"{res['rows']} rows, {res['truth_ambiguous_rows']} ambiguous by the truth, "
+                  f"{res['flag_missed']} of those not flagged by the data-only `ambiguous`; "
+                  f"generate + build {res['build_s']:.1f} s, move_time_series "
+                  f"{res['estimate_s']:.1f} s wall / {res['estimate_cpu_s']:.1f} s CPU\n")
+            print(_markdown(df))
+            summary.append((preset, variant, f"{ok_new} / {n_new}", f"{ok_old} / {n_old}",
+                            float(df["rel err"].median()) if n_new else np.nan))
+    print("\n### Summary (moves within 20 % / moves compared)\n")
+    print(_markdown(pd.DataFrame(summary, columns=["preset", "variant", "current", "previous",
+                                                   "median rel err"])))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
