@@ -4,13 +4,18 @@
    encoded to coherence/cos/sin), on 2,000 random 100 x 100 patches in a Zarr
    store chunked by 256 samples, all in one run:
    * peer "xbatcher plain": ``xbatcher.BatchGenerator`` with batches of 8 over the
-     lazily opened store (what one writes first; each batch decodes a whole chunk);
-   * peer "numpy in memory": a minimal Dataset over numpy arrays already in memory,
-     same transforms (the ceiling);
-   * ``PatchDataset`` streaming (chunk-aware sampler, buffer of 4 chunks) and in
-     memory, each with ``num_workers`` 0 and 2 (rates over one epoch; the time to
-     open the store, and to load it for "in memory", is printed beside: it is paid
-     once per run, not per epoch).
+     lazily opened store (what one writes first; each batch decodes a whole chunk),
+     the transforms vectorised over each batch;
+   * peers "numpy in memory": a minimal Dataset over numpy arrays already in
+     memory, same transforms per sample, and the same with batched fetch
+     (``__getitems__``, the transforms vectorised over the batch as
+     ``PatchDataset`` does); the best of them is the ceiling;
+   * ``PatchDataset`` streaming (chunk-aware sampler, buffer of 4 chunks, chunks
+     read ahead in background threads) and in memory, each with ``num_workers`` 0
+     and 2 (rates over one epoch; the time to open the store, and to load it for
+     "in memory", is printed beside: it is paid once per run, not per epoch).
+   Every loader also reports its CPU seconds (all threads of this process and its
+   workers), a measure that other jobs on the machine disturb less than rates.
 2. CPU seconds per training step and projected seconds per epoch for every model
    at batch 8 on 100 x 100 patches (``--patches STORE`` also counts its train side;
    the paper's train side is 4,821 patches).
@@ -45,7 +50,7 @@ import xarray as xr
 from isslide_cube import schema
 from isslide_cube.ml.datasets import PatchDataset
 from isslide_cube.ml.models import MODELS, build_model, count_parameters
-from isslide_cube.ml.transforms import PhaseOffset, to_network_input
+from isslide_cube.ml.transforms import PhaseOffset, apply_batch, to_network_input
 
 PAPER_TRAIN = 4821
 BATCH = 8
@@ -139,14 +144,37 @@ class NumpyDataset(torch.utils.data.Dataset):
                 "mask": torch.from_numpy((s["mask"] == 1).astype(np.float32)[None])}
 
 
-def time_loader(loader) -> tuple[float, int]:
-    t0, n = time.perf_counter(), 0
-    for batch in loader:
+class NumpyBatchDataset(NumpyDataset):
+    """The in-memory peer with batched fetch: the same transform and encoding vectorised
+    over the DataLoader's batch (``__getitems__``), as ``PatchDataset`` does."""
+
+    def __getitems__(self, indices):
+        idx = np.asarray(indices)
+        batch = apply_batch(self.offset, {"interferogram": self.ifg[idx], "mask": self.mask[idx]},
+                            [np.random.default_rng((self.seed, 0, int(i))) for i in idx])
+        images = torch.from_numpy(to_network_input(batch["interferogram"]))
+        masks = torch.from_numpy((batch["mask"] == 1).astype(np.float32)[:, None])
+        return [{"image": images[j], "mask": masks[j]} for j in range(len(idx))]
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished children (workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def time_loader(loader) -> tuple[float, int, float]:
+    """(wall seconds, samples, CPU seconds) of one pass over ``loader``."""
+    cpu0, t0, n = cpu_seconds(), time.perf_counter(), 0
+    it = iter(loader)
+    for batch in it:
         n += len(batch["image"])
-    return time.perf_counter() - t0, n
+    seconds = time.perf_counter() - t0
+    del it  # the workers are joined: their CPU time is counted
+    return seconds, n, cpu_seconds() - cpu0
 
 
-def xbatcher_plain(path: Path) -> tuple[float, int]:
+def xbatcher_plain(path: Path) -> tuple[float, int, float]:
     """BatchGenerator with batches of 8 over the lazily opened store, same transforms."""
     import xbatcher
 
@@ -156,36 +184,39 @@ def xbatcher_plain(path: Path) -> tuple[float, int]:
                                               schema.Y: ds.sizes[schema.Y],
                                               schema.X: ds.sizes[schema.X]})
     offset = PhaseOffset()
-    t0, n = time.perf_counter(), 0
-    for k, batch in enumerate(gen):
+    cpu0, t0, n = cpu_seconds(), time.perf_counter(), 0
+    for k, batch in enumerate(gen):  # the transforms vectorised over the batch, as ours
         ifg, mask = batch[schema.INTERFEROGRAM].values, batch[schema.MASK].values
-        images = [to_network_input(offset({"interferogram": x, "mask": m},
-                                          np.random.default_rng((0, 0, k * BATCH + j)))["interferogram"])
-                  for j, (x, m) in enumerate(zip(ifg, mask, strict=True))]
-        torch.from_numpy(np.stack(images)), torch.from_numpy((mask == 1).astype(np.float32))
-        n += len(images)
-    return time.perf_counter() - t0, n
+        rngs = [np.random.default_rng((0, 0, k * BATCH + j)) for j in range(len(ifg))]
+        out = apply_batch(offset, {"interferogram": np.array(ifg, np.float32), "mask": mask}, rngs)
+        torch.from_numpy(to_network_input(out["interferogram"]))
+        torch.from_numpy((mask == 1).astype(np.float32)[:, None])
+        n += len(ifg)
+    return time.perf_counter() - t0, n, cpu_seconds() - cpu0
 
 
-def bench_loader(n: int, workdir: Path) -> list[tuple[str, float, float, int, float]]:
+def bench_loader(n: int, workdir: Path) -> list[tuple[str, float, float, float]]:
+    """Rows (name, samples/s, peak MiB, CPU microseconds per sample)."""
     path = write_store(random_patches(n), workdir / "random_patches.zarr")
     rows = []
 
     def record(name, fn):
         with PeakRSS() as mem:
-            seconds, count, *note = fn()
-        rows.append((name, count / seconds, mem.mib))
-        print(f"  {name:<38} {count / seconds:9.0f} samples/s  peak {mem.mib:7.0f} MiB"
-              + (f"  {note[0]}" if note else ""), flush=True)
+            seconds, count, cpu, *note = fn()
+        rows.append((name, count / seconds, mem.mib, cpu / count * 1e6))
+        print(f"  {name:<40} {count / seconds:7.0f} samples/s  {cpu / count * 1e6:6.0f} us CPU"
+              f"/sample  peak {mem.mib:5.0f} MiB" + (f"  {note[0]}" if note else ""), flush=True)
 
     record("xbatcher plain BatchGenerator (peer)", lambda: xbatcher_plain(path))
     mem_ds = xr.open_zarr(path, chunks=None, consolidated=False).load()
     peer = NumpyDataset(mem_ds[schema.INTERFEROGRAM].values, mem_ds[schema.MASK].values)
     del mem_ds
-    for workers in (0, 2):
-        record(f"numpy in memory, workers={workers} (peer)",
-               lambda w=workers: time_loader(torch.utils.data.DataLoader(
-                   peer, batch_size=BATCH, shuffle=True, num_workers=w)))
+    batched = NumpyBatchDataset(peer.ifg, peer.mask)
+    for name, dataset in (("numpy in memory", peer), ("numpy in memory batched", batched)):
+        for workers in (0, 2):
+            record(f"{name}, workers={workers} (peer)",
+                   lambda w=workers, d=dataset: time_loader(torch.utils.data.DataLoader(
+                       d, batch_size=BATCH, shuffle=True, num_workers=w)))
     from isslide_cube.ml.transforms import augmentation
 
     for in_memory in (False, True):
@@ -196,8 +227,8 @@ def bench_loader(n: int, workdir: Path) -> list[tuple[str, float, float, int, fl
                 setup = time.perf_counter() - t0
                 loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, sampler=ds.sampler(0),
                                                      num_workers=w)
-                seconds, count = time_loader(loader)
-                return seconds, count, f"(epoch {seconds:.2f} s; open{' + load' if m else ''} {setup:.2f} s once)"
+                seconds, count, cpu = time_loader(loader)
+                return seconds, count, cpu, f"(epoch {seconds:.2f} s; open{' + load' if m else ''} {setup:.2f} s once)"
             kind = "in memory" if in_memory else "streaming"
             record(f"PatchDataset {kind}, workers={workers}", run)
     return rows
@@ -325,13 +356,15 @@ def main(argv=None) -> None:
         n = 1000 if args.quick else 2000
         print(f"\n1. loader, {n} random 100x100 patches, Zarr chunked by 256, batch {BATCH}")
         with tempfile.TemporaryDirectory() as tmp:
-            rows = {name: rate for name, rate, *_ in bench_loader(n, Path(tmp))}
-        plain = rows["xbatcher plain BatchGenerator (peer)"]
-        best_peer = max(v for k, v in rows.items() if k.startswith("numpy"))
-        for name, rate in rows.items():
+            rows = {name: (rate, cpu) for name, rate, _, cpu in bench_loader(n, Path(tmp))}
+        plain, plain_cpu = rows["xbatcher plain BatchGenerator (peer)"]
+        best_peer = max(v[0] for k, v in rows.items() if k.startswith("numpy"))
+        best_cpu = min(v[1] for k, v in rows.items() if k.startswith("numpy"))
+        print("  ratios: samples/s, and (in brackets) CPU per sample of the peer / ours")
+        for name, (rate, cpu) in rows.items():
             if name.startswith("PatchDataset"):
-                print(f"  {name:<38} {rate / plain:6.1f}x plain xbatcher, "
-                      f"{rate / best_peer:5.2f}x best in-memory peer")
+                print(f"  {name:<40} {rate / plain:6.1f}x ({plain_cpu / cpu:5.1f}x) plain xbatcher, "
+                      f"{rate / best_peer:5.2f}x ({best_cpu / cpu:4.2f}x) best in-memory peer")
     if not args.skip_cpu:
         n_train = None
         if args.patches is not None:

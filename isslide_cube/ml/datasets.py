@@ -1,18 +1,23 @@
-"""PyTorch datasets over a patches store, read chunk by chunk with xbatcher.
+"""PyTorch datasets over a patches store, read whole chunk by whole chunk.
 
 A patches store (``isslide_cube.patches.write_patches``) is a Zarr store chunked
 along ``sample`` (256 by default). Reading one random sample costs a whole chunk
 (decompression is per chunk), so a naive loader that draws 8 random samples per
-step decodes up to 8 chunks per step. :class:`PatchDataset` therefore reads whole
-chunks only, through an ``xbatcher.BatchGenerator`` whose window is one chunk
-along ``sample`` (xbatcher plans the selectors once; each window is one aligned,
-decoded read), and either
+step (a plain ``xbatcher.BatchGenerator`` of 8 over the store, say) decodes up to
+8 chunks per step. :class:`PatchDataset` therefore reads aligned whole chunks
+only (:class:`ChunkReader`) and either
 
 * keeps the selected samples in memory (``in_memory="auto"`` when they fit: the
   paper's 13,230 patches are about 1.6 GB), every chunk read once per process; or
 * streams: :class:`EpochSampler` visits chunks in a random order and shuffles the
-  samples inside a buffer of ``buffer_chunks`` chunks, and the dataset keeps those
-  chunks decoded, so each chunk is read once per epoch (per worker process).
+  samples inside a buffer of ``buffer_chunks`` chunks; the dataset knows that
+  order (:class:`ChunkPlan`), decodes the next chunks in background threads while
+  the current ones are served and drops each chunk after its last use
+  (:class:`ChunkCache`), so each chunk is read once per epoch (per worker process).
+
+A DataLoader fetches a whole batch through :meth:`PatchDataset.__getitems__`: one
+gather, the augmentation and the encoding vectorised over the batch, with the
+values of the per-sample ``__getitem__``.
 
 Samples are torchgeo-style dicts: ``image`` float32 [C, H, W] (coherence, cos
 phase, sin phase[, valid]), ``mask`` float32 [1, H, W], plus provenance
@@ -21,10 +26,10 @@ phase, sin phase[, valid]), ``mask`` float32 [1, H, W], plus provenance
 
 Process safety: nothing open crosses a process boundary. The store is opened
 lazily by the process that reads (a forked worker notices the new pid and
-reopens), and ``__getstate__`` drops handles and caches. Randomness never depends
-on the worker: the augmentation of a sample draws from
-``numpy.random.default_rng((seed, epoch, index))``, so ``num_workers=2`` yields
-exactly what ``num_workers=0`` yields.
+reopens), ``__getstate__`` drops handles, caches and threads, and reads in flight
+finish before a fork. Randomness never depends on the worker: the augmentation
+of a sample draws from ``numpy.random.default_rng((seed, epoch, index))``, so
+``num_workers=2`` yields exactly what ``num_workers=0`` yields.
 
 Examples
 --------
@@ -37,9 +42,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +57,7 @@ import torch
 import xarray as xr
 
 from isslide_cube import schema
-from isslide_cube.ml.transforms import Transform, to_network_input
+from isslide_cube.ml.transforms import Transform, apply_batch, to_network_input
 
 log = logging.getLogger(__name__)
 
@@ -130,41 +138,135 @@ def _chunk_size(ds: xr.Dataset) -> int:
 
 
 class ChunkReader:
-    """Reads whole sample chunks of a patches dataset through xbatcher.
+    """Reads whole sample chunks of a patches dataset, one aligned read per chunk.
 
-    The ``xbatcher.BatchGenerator`` window spans one chunk along ``sample`` and
-    the full band/y/x extent, so ``generator[k]`` is exactly chunk ``k``, loaded in
-    one read. xbatcher drops a trailing partial window, so the last, shorter chunk
-    is read with a plain ``isel``.
+    Chunk ``k`` is the ``isel`` of samples ``[k * chunk, (k + 1) * chunk)``: one
+    decode per variable, no partial chunk. A store given by its path is read
+    through a dask-free view (``xr.open_zarr(chunks=None)``, the same CF decoding
+    as ``open_patches``): a dask graph per chunk costs more than its decode. Reads
+    are thread safe (the prefetch threads of :class:`ChunkCache` call them).
     """
 
-    def __init__(self, ds: xr.Dataset, chunk: int):
-        import xbatcher
-
+    def __init__(self, ds: xr.Dataset, chunk: int, path: str | None = None):
+        if path is not None:  # a plain lazily indexed view: no dask in the hot path
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*consolidated", category=RuntimeWarning)
+                ds = xr.open_zarr(path, chunks=None, consolidated=False)
         data = ds[[schema.INTERFEROGRAM, schema.MASK]].reset_coords(drop=True)
         self.data, self.chunk, self.n = data, chunk, data.sizes[schema.SAMPLE]
-        dims = {d: data.sizes[d] for d in schema.PATCH_DIMS}
-        dims[schema.SAMPLE] = min(chunk, self.n)
-        self.generator = xbatcher.BatchGenerator(data, input_dims=dims, preload_batch=True)
         self.reads = 0  # chunks decoded by this reader (tests and benchmarks count them)
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return -(-self.n // self.chunk)
 
     def read(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Chunk ``k`` as (interferogram (m, 2, H, W) float32, mask (m, H, W) uint8)."""
-        import dask
+        with self._lock:
+            self.reads += 1
+        part = self.data.isel({schema.SAMPLE: slice(k * self.chunk, (k + 1) * self.chunk)})
+        # a dask-backed dataset handed in: never a cluster behind the caller's back
+        part = part.compute(scheduler="synchronous")
+        ifg = part[schema.INTERFEROGRAM].transpose(*schema.PATCH_DIMS).values
+        mask = part[schema.MASK].transpose(schema.SAMPLE, schema.Y, schema.X).values
+        return np.asarray(ifg, dtype=np.float32), np.asarray(mask)
 
-        self.reads += 1
-        with dask.config.set(scheduler="synchronous"):  # never a cluster behind our back
-            if k < len(self.generator):
-                batch = self.generator[k]
-            else:
-                batch = self.data.isel({schema.SAMPLE: slice(k * self.chunk, self.n)}).load()
-        ifg = np.asarray(batch[schema.INTERFEROGRAM].transpose(*schema.PATCH_DIMS).values,
-                         dtype=np.float32)
-        mask = np.asarray(batch[schema.MASK].transpose(schema.SAMPLE, schema.Y, schema.X).values)
-        return ifg, mask
+
+class ChunkPlan:
+    """When each chunk is first and last needed in one epoch of an :class:`EpochSampler`.
+
+    ``step[pos]`` is the place of dataset position ``pos`` in the epoch's order;
+    ``first`` lists the chunks in the order of their first use (at ``first_step``);
+    ``last_step[k]`` is the last step that needs chunk ``k``.
+    """
+
+    def __init__(self, order: np.ndarray, chunk_of: np.ndarray):
+        self.step = np.empty(len(order), np.int64)
+        self.step[order] = np.arange(len(order))
+        seq = chunk_of[order]
+        chunks, first = np.unique(seq, return_index=True)
+        by_first = np.argsort(first)
+        self.first, self.first_step = chunks[by_first], first[by_first]
+        _, last_rev = np.unique(seq[::-1], return_index=True)
+        self.last_step = dict(zip(chunks.tolist(), (len(seq) - 1 - last_rev).tolist()))
+
+
+class ChunkCache:
+    """Decoded chunks of one process, read ahead in a background thread pool.
+
+    With a :class:`ChunkPlan` whose steps the requests follow (what the
+    DataLoader does with the dataset's own sampler), the cache decodes the next
+    ``ahead`` chunks of the plan while the current ones are served (zstd and
+    zarr release the GIL) and drops each chunk after its last step: every chunk
+    is decoded once per epoch and at most about ``2 * ahead`` stay decoded. Any
+    other access pattern (no plan, random access, another sampler) turns the plan
+    off until the next one and falls back to a least-recently-used cache of
+    ``capacity`` chunks without read-ahead. Only when reads happen depends on the
+    plan, never what a chunk holds.
+    """
+
+    def __init__(self, read: Any, capacity: int, ahead: int, threads: int = 2):
+        self.read, self.capacity, self.ahead, self.threads = read, capacity, ahead, threads
+        self.chunks: OrderedDict[int, Future] = OrderedDict()
+        self.plan: ChunkPlan | None = None
+        self.following, self.last = False, -1
+        self._pool: ThreadPoolExecutor | None = None
+        _LIVE_CACHES.add(self)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def set_plan(self, plan: ChunkPlan | None) -> None:
+        if plan is not self.plan:
+            self.plan, self.following, self.last = plan, plan is not None, -1
+
+    def _submit(self, k: int) -> Future:
+        if k not in self.chunks:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="isslide-chunks")
+            self.chunks[k] = self._pool.submit(self.read, k)
+        return self.chunks[k]
+
+    def get(self, chunks: Iterator[int] | np.ndarray, steps: np.ndarray | None = None,
+            ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Decoded ``chunks`` for the requests at ``steps`` of the plan (None: unplanned)."""
+        chunks = [int(k) for k in chunks]
+        if self.following and (steps is None or steps.min() <= self.last):
+            self.following = False  # not the plan's order: plain LRU from here on
+        futures = {k: self._submit(k) for k in chunks}
+        if self.following:
+            self.last = int(steps.max())
+            i = int(np.searchsorted(self.plan.first_step, self.last, side="right"))
+            for k in self.plan.first[i:i + self.ahead].tolist():
+                self._submit(k)
+        out = {k: f.result() for k, f in futures.items()}
+        for k in chunks:
+            self.chunks.move_to_end(k)
+        if self.following:  # done with a chunk after its last step
+            for k in [k for k in self.chunks if self.plan.last_step.get(k, -1) <= self.last]:
+                del self.chunks[k]
+        else:
+            while len(self.chunks) > self.capacity:
+                k = next(iter(self.chunks))
+                self.chunks.pop(k).result()  # never drop a read in flight unfinished
+        return out
+
+    def drain(self) -> None:
+        """Wait for the reads in flight (before a fork: no thread mid-read)."""
+        for f in list(self.chunks.values()):
+            f.exception()
+
+
+_LIVE_CACHES: weakref.WeakSet[ChunkCache] = weakref.WeakSet()
+
+
+def _drain_before_fork() -> None:
+    for cache in list(_LIVE_CACHES):
+        cache.drain()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_drain_before_fork)
 
 
 class PatchDataset(torch.utils.data.Dataset):
@@ -190,7 +292,9 @@ class PatchDataset(torch.utils.data.Dataset):
     max_samples
         Keep a seeded random subset of this many samples (quick runs).
     buffer_chunks
-        Decoded chunks kept per process when streaming (match the sampler's).
+        Chunks the sampler shuffles together when streaming; each process keeps
+        those decoded plus as many read ahead (about ``2 * buffer_chunks * 23`` MB
+        for 100 x 100 patches in chunks of 256).
 
     Attributes
     ----------
@@ -235,7 +339,9 @@ class PatchDataset(torch.utils.data.Dataset):
         nbytes = len(indices) * ds.sizes[schema.Y] * ds.sizes[schema.X] * 9  # 2 float32 + uint8
         self.in_memory = bool(nbytes <= memory_limit) if in_memory == "auto" else bool(in_memory)
         self._ds, self._reader, self._pid = ds, None, os.getpid()
-        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: ChunkCache | None = None
+        self._planner: EpochSampler | None = None  # the sampler whose order the reads follow
+        self._plan: tuple[tuple[int, int, bool], ChunkPlan] | None = None
         self._memory: tuple[np.ndarray, np.ndarray] | None = None
         if self.in_memory and len(indices):
             self._memory = self._load_all()
@@ -243,7 +349,7 @@ class PatchDataset(torch.utils.data.Dataset):
     # ------------------------------------------------------------------ process safety
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_ds=None, _reader=None, _cache=OrderedDict())
+        state.update(_ds=None, _reader=None, _cache=None, _plan=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -252,11 +358,13 @@ class PatchDataset(torch.utils.data.Dataset):
 
     def _chunk_reader(self) -> ChunkReader:
         if self._reader is None or self._pid != os.getpid():
-            if self._pid != os.getpid():
-                self._ds, self._cache = None, OrderedDict()
+            if self._pid != os.getpid():  # a forked or unpickled copy: nothing of the parent's
+                self._ds, self._cache = None, None
             if self._ds is None:
                 self._ds = open_patches_store(self._source if self.path is None else self.path)
-            self._reader, self._pid = ChunkReader(self._ds, self.chunk), os.getpid()
+            self._reader, self._pid = ChunkReader(self._ds, self.chunk, self.path), os.getpid()
+            self._cache = ChunkCache(self._reader.read, capacity=self.buffer_chunks + 1,
+                                     ahead=self.buffer_chunks)
         return self._reader
 
     # ------------------------------------------------------------------------ reading
@@ -273,23 +381,43 @@ class PatchDataset(torch.utils.data.Dataset):
             ifg[rows], mask[rows] = c_ifg[local], c_mask[local]
         return ifg, mask
 
-    def _read_chunk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        reader = self._chunk_reader()
-        if k in self._cache:
-            self._cache.move_to_end(k)
-            return self._cache[k]
-        data = reader.read(k)
-        self._cache[k] = data
-        while len(self._cache) > self.buffer_chunks + 1:
-            self._cache.popitem(last=False)
-        return data
+    def _current_plan(self) -> ChunkPlan | None:
+        """The chunk plan of the registered sampler's current epoch (None: no sampler)."""
+        sampler = self._planner
+        if sampler is None or sampler.chunk_of is None:
+            return None
+        key = (sampler.seed, sampler.epoch, sampler.shuffle)
+        if self._plan is None or self._plan[0] != key:
+            self._plan = (key, ChunkPlan(sampler.order(), sampler.chunk_of))
+        return self._plan[1]
+
+    def _gather(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fresh arrays of the raw samples at ``positions``: (B, 2, H, W), (B, H, W)."""
+        if self._memory is not None:
+            return self._memory[0][positions], self._memory[1][positions]
+        self._chunk_reader()
+        plan = self._current_plan()
+        self._cache.set_plan(plan)
+        idx = self.indices[positions]
+        chunk_of = idx // self.chunk
+        chunks = self._cache.get(np.unique(chunk_of),
+                                 None if plan is None else plan.step[positions])
+        h, w = self.patch_shape
+        ifg = np.empty((len(idx), 2, h, w), np.float32)
+        mask = np.empty((len(idx), h, w), np.uint8)
+        for k, (c_ifg, c_mask) in chunks.items():
+            rows = np.flatnonzero(chunk_of == k)
+            local = idx[rows] - k * self.chunk
+            ifg[rows], mask[rows] = c_ifg[local], c_mask[local]
+        return ifg, mask
 
     def raw(self, pos: int) -> dict[str, Any]:
         """Sample ``pos`` before any transform: ``interferogram`` (2, H, W), ``mask`` (H, W)."""
         if self._memory is not None:
             return {"interferogram": self._memory[0][pos], "mask": self._memory[1][pos]}
+        self._chunk_reader()
         idx = int(self.indices[pos])
-        ifg, mask = self._read_chunk(idx // self.chunk)
+        ifg, mask = self._cache.get([idx // self.chunk])[idx // self.chunk]
         local = idx % self.chunk
         return {"interferogram": ifg[local], "mask": mask[local]}
 
@@ -298,15 +426,27 @@ class PatchDataset(torch.utils.data.Dataset):
         return len(self.indices)
 
     def __getitem__(self, pos: int) -> dict[str, Any]:
-        if not 0 <= pos < len(self):
-            raise IndexError(f"sample {pos} out of range for a dataset of {len(self)}")
-        sample = self.raw(pos)
+        return self.__getitems__([pos])[0]
+
+    def __getitems__(self, positions: Sequence[int]) -> list[dict[str, Any]]:
+        """Samples at ``positions`` (what a DataLoader asks for one batch), equal to
+        ``[self[p] for p in positions]``: one gather, the transform and the encoding
+        vectorised over the batch."""
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        bad = pos[(pos < 0) | (pos >= len(self))]
+        if len(bad):
+            raise IndexError(f"sample {int(bad[0])} out of range for a dataset of {len(self)}")
+        ifg, mask = self._gather(pos)
+        batch = {"interferogram": ifg, "mask": mask}
         if self.transform is not None:
-            rng = np.random.default_rng((self.seed, self.epoch, int(self.indices[pos])))
-            sample = self.transform(sample, rng)
-        out = encode(sample, self.validity)
-        out.update({k: v[pos] for k, v in self.metadata.items()})
-        return out
+            rngs = [np.random.default_rng((self.seed, self.epoch, int(i)))
+                    for i in self.indices[pos]]
+            batch = apply_batch(self.transform, batch, rngs)
+        images = torch.from_numpy(to_network_input(batch["interferogram"], validity=self.validity))
+        masks = torch.from_numpy((batch["mask"] == 1).astype(np.float32)[:, None])
+        meta = self.metadata
+        return [{"image": images[i], "mask": masks[i], **{k: v[p] for k, v in meta.items()}}
+                for i, p in enumerate(pos.tolist())]
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draws of ``epoch`` (call before creating the loader)."""
@@ -317,9 +457,17 @@ class PatchDataset(torch.utils.data.Dataset):
         return None if self.in_memory else self.indices // self.chunk
 
     def sampler(self, seed: int = 0, shuffle: bool = True) -> EpochSampler:
-        """The sampler that reads this dataset efficiently (chunk-aware when streaming)."""
-        return EpochSampler(len(self), chunk_of=self.chunk_of(), seed=seed, shuffle=shuffle,
-                            buffer_chunks=self.buffer_chunks)
+        """The sampler that reads this dataset efficiently (chunk-aware when streaming).
+
+        When streaming, the dataset follows this (latest) sampler's order: it reads
+        the next chunks ahead in background threads and drops each chunk after its
+        last use in the epoch (:class:`ChunkCache`).
+        """
+        sampler = EpochSampler(len(self), chunk_of=self.chunk_of(), seed=seed, shuffle=shuffle,
+                               buffer_chunks=self.buffer_chunks)
+        if not self.in_memory:
+            self._planner = sampler
+        return sampler
 
 
 def _sample_metadata(ds: xr.Dataset, indices: np.ndarray) -> dict[str, list[Any]]:

@@ -12,6 +12,10 @@ constant phase offset is applied where it is defined, on the phase, and wrapped.
 Every augmentation draws from a ``numpy.random.Generator`` handed to it: the
 dataset derives that generator from ``(seed, epoch, sample index)``, so what a
 sample looks like depends neither on the worker that loads it nor on the order.
+:func:`apply_batch` runs a transform over a whole batch (one generator per
+sample) with exactly the values of the per-sample calls: the paper's phase offset
+becomes one vectorised add and wrap over the batch, the geometric augmentations
+run sample by sample.
 
 Examples
 --------
@@ -71,10 +75,11 @@ def to_network_input(ifg: np.ndarray, *, validity: bool = False) -> np.ndarray:
     valid = np.isfinite(coh) & np.isfinite(phase)
     if validity:
         out[..., 3, :, :] = valid
-    if not valid.all():  # most patches are complete: skip the masking there
-        invalid = ~valid
-        for c in range(3):
-            out[..., c, :, :][invalid] = 0
+    # most patches are complete: mask only the images (of a batch) that have a gap
+    h, w = ifg.shape[-2:]
+    images, flags = out.reshape(-1, out.shape[-3], h, w), valid.reshape(-1, h, w)
+    for i in np.flatnonzero(~flags.reshape(len(flags), -1).all(axis=1)):
+        images[i, :3, ~flags[i]] = 0
     return out
 
 
@@ -105,15 +110,39 @@ class PhaseOffset:
     p: float = 1.0
 
     def __call__(self, sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-        if self.p < 1.0 and rng.random() >= self.p:
+        offset = self._draw(rng, sample["interferogram"].shape[:-3])
+        if offset is None:
             return sample
         ifg = sample["interferogram"].copy()
-        lead = ifg.shape[:-3]
-        offset = rng.uniform(-np.pi, np.pi, size=lead + (1, 1)).astype(np.float32)
         phase = ifg[..., 1, :, :]
         phase += offset
         _wrap_inplace(phase)
         return {**sample, "interferogram": ifg}
+
+    def _draw(self, rng: np.random.Generator, lead: tuple[int, ...]) -> np.ndarray | None:
+        """This sample's offsets (lead + (1, 1)) float32, or None when it is left alone."""
+        if self.p < 1.0 and rng.random() >= self.p:
+            return None
+        return rng.uniform(-np.pi, np.pi, size=lead + (1, 1)).astype(np.float32)
+
+    def batch(self, batch: dict[str, Any], rngs: Sequence[np.random.Generator]) -> dict[str, Any]:
+        """The per-sample call over a batch (B, ..., 2, H, W), in place: same draws, same values."""
+        ifg = batch["interferogram"]
+        offsets = [self._draw(rng, ifg.shape[1:-3]) for rng in rngs]
+        rows = [i for i, o in enumerate(offsets) if o is not None]
+        if not rows:
+            return batch
+        offset = np.stack([offsets[i] for i in rows])
+        if len(rows) == len(ifg):  # the paper's case (p = 1): one add and wrap over the batch
+            phase = ifg[..., 1, :, :]
+            phase += offset
+            _wrap_inplace(phase)
+        else:
+            sub = ifg[rows]
+            sub[..., 1, :, :] += offset
+            _wrap_inplace(sub[..., 1, :, :])
+            ifg[rows] = sub
+        return batch
 
 
 @dataclass(frozen=True)
@@ -179,6 +208,54 @@ class Compose:
         for t in self.transforms:
             sample = t(sample, rng)
         return sample
+
+    def batch(self, batch: dict[str, Any], rngs: Sequence[np.random.Generator]) -> dict[str, Any]:
+        # step by step over the whole batch: each sample's generator sees the draws
+        # in the same order as in __call__
+        for t in self.transforms:
+            batch = apply_batch(t, batch, rngs)
+        return batch
+
+
+def apply_batch(transform: Transform, batch: dict[str, Any],
+                rngs: Sequence[np.random.Generator]) -> dict[str, Any]:
+    """Apply a per-sample transform to a batch, sample ``i`` drawing from ``rngs[i]``.
+
+    The result equals stacking ``transform(sample_i, rngs[i])`` (bit for bit);
+    transforms with a ``batch`` method (:class:`PhaseOffset`, :class:`Compose`)
+    vectorise, the others run sample by sample. The arrays of ``batch`` may be
+    modified in place: hand over arrays the caller owns.
+
+    Parameters
+    ----------
+    transform
+        A ``transform(sample, rng) -> sample``.
+    batch
+        Arrays with a leading batch axis (``interferogram`` (B, ..., 2, H, W),
+        ``mask`` (B, H, W), ...); None values pass through.
+    rngs
+        One generator per sample.
+
+    Returns
+    -------
+    dict
+        The transformed batch.
+
+    Examples
+    --------
+    >>> ifg = np.zeros((2, 2, 3, 3), np.float32)
+    >>> rngs = [np.random.default_rng(i) for i in range(2)]
+    >>> out = apply_batch(PhaseOffset(), {"interferogram": ifg.copy(), "mask": None}, rngs)
+    >>> bool(np.array_equal(out["interferogram"][1],
+    ...      PhaseOffset()({"interferogram": ifg[1]}, np.random.default_rng(1))["interferogram"]))
+    True
+    """
+    if hasattr(transform, "batch"):
+        return transform.batch(batch, rngs)
+    keys = [k for k, v in batch.items() if v is not None]
+    samples = [transform({k: (batch[k][i] if k in keys else None) for k in batch}, rng)
+               for i, rng in enumerate(rngs)]
+    return {k: (np.stack([s[k] for s in samples]) if k in keys else None) for k in batch}
 
 
 def augmentation(phase_offset: bool = True, flips: bool = False, rot90: bool = False,

@@ -145,3 +145,62 @@ def test_missing_store_and_subset(tmp_path, patches_store):
         PatchDataset(tmp_path / "nope.zarr")
     ds = PatchDataset(patches_store, split="train", max_samples=10, seed=1)
     assert len(ds) == 10 and np.all(np.diff(ds.indices) > 0)
+
+
+def _per_sample(ds, pos):
+    """The per-sample definition: transform(raw, rng of (seed, epoch, index)), then encode."""
+    from isslide_cube.ml.datasets import encode
+
+    sample = {k: np.array(v) for k, v in ds.raw(pos).items()}
+    if ds.transform is not None:
+        rng = np.random.default_rng((ds.seed, ds.epoch, int(ds.indices[pos])))
+        sample = ds.transform(sample, rng)
+    return encode(sample, ds.validity)
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_batched_fetch_equals_per_sample_fetch(patches_store, in_memory):
+    from isslide_cube.ml.transforms import Compose, PhaseOffset
+
+    for transform in (augmentation(), augmentation(phase_offset=True, flips=True, jitter=3),
+                      Compose((PhaseOffset(p=0.5),))):
+        ds = PatchDataset(patches_store, split=None, in_memory=in_memory, validity=True,
+                          transform=transform, seed=4)
+        ds.set_epoch(2)
+        positions = [5, 60, 17, 16, 33, 2, 47, 63]  # several chunks, some samples with gaps
+        batch = ds.__getitems__(positions)
+        for pos, got in zip(positions, batch, strict=True):
+            want = _per_sample(ds, pos)
+            assert torch.equal(got["image"], want["image"]) and torch.equal(got["mask"], want["mask"])
+            single = ds[pos]
+            assert torch.equal(single["image"], got["image"]) and single["index"] == got["index"]
+    with pytest.raises(IndexError):
+        ds.__getitems__([3, 64])
+
+
+def test_streaming_reads_ahead_along_the_sampler(patches_store, store):
+    ds = PatchDataset(patches_store, split=None, in_memory=False, buffer_chunks=1)
+    reference = PatchDataset(patches_store, split=None, in_memory=True)
+    sampler = ds.sampler(seed=2)
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, sampler=sampler)
+    seen, held = [], []
+    for batch in loader:
+        held.append(len(ds._cache))
+        for i, image in zip(batch["index"].tolist(), batch["image"], strict=True):
+            assert torch.equal(image, reference[i]["image"])
+            seen.append(i)
+    assert seen == [int(ds.indices[p]) for p in sampler]
+    assert ds._reader.reads == 4  # each of the 4 chunks decoded once in the epoch
+    assert max(held) <= 3 and held[-1] == 0  # current chunk(s) + one read ahead; none kept after
+    assert ds._cache.following  # the requests followed the plan
+
+
+def test_random_access_leaves_the_plan_and_stays_correct(patches_store, store):
+    ds = PatchDataset(patches_store, split=None, in_memory=False, buffer_chunks=1)
+    ds.sampler(seed=0)
+    rng = np.random.default_rng(0)
+    for pos in rng.integers(0, len(ds), 40).tolist():
+        np.testing.assert_array_equal(ds[pos]["image"].numpy(),
+                                      to_network_input(store.interferogram.values[pos]))
+        assert len(ds._cache) <= 2  # the LRU bound, buffer_chunks + 1
+    assert not ds._cache.following

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from isslide_cube.ml.transforms import (
+    Compose,
     CropJitter,
     FlipRotate,
     PhaseOffset,
+    apply_batch,
     augmentation,
     to_network_input,
     wrap_phase,
@@ -97,3 +99,37 @@ def test_augmentation_switches():
     assert augmentation(phase_offset=False).transforms == ()
     steps = augmentation(phase_offset=True, flips=True, jitter=4).transforms
     assert [type(s).__name__ for s in steps] == ["CropJitter", "FlipRotate", "PhaseOffset"]
+
+
+@pytest.mark.parametrize("transform", [
+    PhaseOffset(), PhaseOffset(p=0.5), FlipRotate(), CropJitter(2),
+    augmentation(phase_offset=True, flips=True, rot90=True, jitter=3),
+    Compose((PhaseOffset(p=0.3), FlipRotate(rot90=False), PhaseOffset())),
+])
+@pytest.mark.parametrize("lead", [(), (3,)])
+def test_apply_batch_equals_the_per_sample_calls(transform, lead):
+    n = 9
+    ifg = _ifg(seed=5, shape=(n, *lead, 2, 8, 8))
+    ifg[::4, ..., :2, :3] = np.nan
+    ifg[1, ..., 1, 0, 0] = np.float32(np.pi)  # an edge value the wrap must move the same way
+    mask = (np.random.default_rng(6).random((n, 8, 8)) > 0.5).astype(np.uint8)
+
+    def rngs():
+        return [np.random.default_rng((1, 2, i)) for i in range(n)]
+
+    want = [transform({"interferogram": ifg[i], "mask": mask[i]}, r) for i, r in enumerate(rngs())]
+    got = apply_batch(transform, {"interferogram": ifg.copy(), "mask": mask.copy()}, rngs())
+    for i in range(n):
+        np.testing.assert_array_equal(got["interferogram"][i], want[i]["interferogram"])
+        np.testing.assert_array_equal(got["mask"][i], want[i]["mask"])
+    assert np.array_equal(to_network_input(got["interferogram"]),
+                          np.stack([to_network_input(w["interferogram"]) for w in want]))
+
+
+def test_batched_encoding_zeroes_only_the_gaps():
+    ifg = _ifg(shape=(4, 2, 6, 6))
+    ifg[2, 1, 3, 3] = np.nan
+    x = to_network_input(ifg, validity=True)
+    for i in range(4):
+        np.testing.assert_array_equal(x[i], to_network_input(ifg[i], validity=True))
+    assert np.all(x[2, :, 3, 3] == 0) and np.count_nonzero(x[:, 3] == 0) == 1
