@@ -11,8 +11,8 @@ process:
   and augmentation;
 * each run is :func:`isslide_cube.ml.training.fit_steps`, the generator that
   :func:`~isslide_cube.ml.training.train` drives alone; here a round robin
-  advances every run by one step in turn, each under its own RNG states and, on
-  CUDA, its own ``torch.cuda.Stream``, so the host queues run B's kernels while
+  advances every run by one step in turn, each under its own RNG states
+  (:class:`RngSlot`) and, on CUDA, its own ``torch.cuda.Stream``, so the host queues run B's kernels while
   run A's execute, and no run waits on another's synchronisation (a run syncs only
   at the end of its epochs, for its losses and checkpoint);
 * ``compile=True`` captures each run's step as CUDA graphs
@@ -65,7 +65,10 @@ class RngSlot:
     The global generators are shared by every run of the process; a run that draws
     from them (model initialisation, dropout) must see exactly the draws it would
     see alone. ``with slot.active():`` installs the run's states and saves them
-    back on exit (a few microseconds: no device sync, the CUDA state is host-side).
+    back on exit. Torch's states swap in a microsecond (the CUDA one is host-side:
+    no sync); python's and numpy's cost tens of microseconds, so
+    ``active(host=False)`` leaves them alone, for the training steps, which never
+    draw from them (augmentation draws from per-sample generators).
 
     Examples
     --------
@@ -74,7 +77,7 @@ class RngSlot:
     ...     _ = torch.manual_seed(0)
     >>> with b.active():
     ...     _ = torch.manual_seed(1)
-    >>> with a.active():  # a's draws, whatever b did meanwhile
+    >>> with a.active(host=False):  # a's draws, whatever b did meanwhile
     ...     x = torch.rand(1)
     >>> bool(x == torch.rand(1, generator=torch.Generator().manual_seed(0)))
     True
@@ -82,28 +85,25 @@ class RngSlot:
 
     def __init__(self, device: torch.device):
         self.cuda = device.index or 0 if device.type == "cuda" else None
-        self.state: tuple[Any, ...] | None = None
-
-    def _get(self) -> tuple[Any, ...]:
-        cuda = torch.cuda.get_rng_state(self.cuda) if self.cuda is not None else None
-        return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
-
-    def _set(self, state: tuple[Any, ...]) -> None:
-        py, np_state, cpu, cuda = state
-        random.setstate(py)
-        np.random.set_state(np_state)
-        torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state(cuda, self.cuda)
+        self.torch: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self.host: tuple[Any, Any] | None = None
 
     @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        if self.state is not None:
-            self._set(self.state)
+    def active(self, host: bool = True) -> Iterator[None]:
+        if self.torch is not None:
+            torch.set_rng_state(self.torch[0])
+            if self.cuda is not None:
+                torch.cuda.set_rng_state(self.torch[1], self.cuda)
+        if host and self.host is not None:
+            random.setstate(self.host[0])
+            np.random.set_state(self.host[1])
         try:
             yield
         finally:
-            self.state = self._get()
+            cuda = torch.cuda.get_rng_state(self.cuda) if self.cuda is not None else None
+            self.torch = (torch.get_rng_state(), cuda)
+            if host:
+                self.host = (random.getstate(), np.random.get_state())
 
 
 @dataclass
@@ -118,12 +118,13 @@ class _Run:
     steps: Generator[None, None, training.TrainingResult] | None = None
     rng: RngSlot | None = None
     stream: Any = None
+    host_rng: bool = True  # the next step seeds or reads the python/numpy RNGs
     result: training.TrainingResult | None = field(default=None, repr=False)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
         stream = torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
-        with self.rng.active(), stream:
+        with self.rng.active(host=self.host_rng), stream:
             yield
 
 
@@ -364,7 +365,7 @@ def _interleave(todo: list[_Run], parallel: int, dev: torch.device, *,
         for run in list(active):
             with run.active():
                 try:
-                    next(run.steps)
+                    run.host_rng = next(run.steps) == training.HOST_RNG
                     continue
                 except StopIteration as stop:
                     run.result = stop.value

@@ -23,6 +23,13 @@ and resuming to M gives the weights of an uninterrupted M-epoch run (determinist
 algorithms; augmentation seeded by ``(seed, epoch, sample)``). The caller's global
 RNG states are left as they were.
 
+Several runs at once: :func:`isslide_cube.ml.many.train_many` (``isslide-cube train
+PATCHES RUN_DIR --model A B --seed 0 1``) trains every run in one process on one
+copy of the data, their steps interleaved (one CUDA stream each on a GPU, where a
+batch of 8 leaves the device launch-bound), each into ``RUN_DIR/<model>-s<seed>``
+in this very layout and bit-identical on the CPU to the run trained alone: a run is
+the step generator :func:`fit_steps`, which :func:`train` simply drives to its end.
+
 Examples
 --------
 >>> result = train("patches.zarr", "runs/resunet", model="resunet", preset="quick")  # doctest: +SKIP
@@ -212,6 +219,9 @@ def _set_prior_bias(net: nn.Module, train_ds) -> None:
 
 # ------------------------------------------------------------------- one epoch
 THRESHOLDS = torch.linspace(0.01, 0.99, 99)  # index 49 is 0.5
+#: what :func:`fit_steps` yields before work that uses the python/numpy global RNGs
+#: (its first step seeds them too); training steps draw only from torch's
+HOST_RNG = "host-rng"
 
 
 def _train_steps(model: nn.Module, batches, optimizer, loss_fn, device, amp: bool, bar,
@@ -454,7 +464,9 @@ def fit_steps(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming
     :func:`train` drives one to its end (:func:`run_to_end`);
     :func:`isslide_cube.ml.many.train_many` interleaves several, each under its own
     RNG states (and CUDA stream). The first ``next`` seeds the global RNGs and builds
-    the model, so whatever drives it must keep each run's RNG states apart.
+    the model, so whatever drives it must keep each run's RNG states apart: torch's
+    around every ``next``, python's and numpy's around the first one and those that
+    follow a yielded :data:`HOST_RNG` (the epoch's checkpoint).
     ``device_batches`` (``{"train", "eval"}``) hands in batches on the device shared
     with other runs; ``position`` places this run's progress bar among several.
     """
@@ -520,6 +532,7 @@ def fit_steps(config: dict[str, Any], run_dir: Path, train_ds, eval_ds, resuming
             train_loss = yield from _train_steps(forward, batches("train", epoch), optimizer,
                                                  loss_fn, dev, amp, bar, graphs)
         val = yield from _validate_steps(forward, batches("eval", epoch), loss_fn, dev, amp, graphs)
+        yield HOST_RNG  # the checkpoint next reads the python/numpy RNGs too
         row = {"epoch": epoch + 1, "train_loss": train_loss, **val,
                "seconds": time.perf_counter() - t0}
         history.append({k: row[k] for k in HISTORY_FIELDS})
