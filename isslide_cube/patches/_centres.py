@@ -42,10 +42,53 @@ def global_mask(cube: xr.Dataset) -> xr.DataArray:
     >>> int(gm.sum())                     # doctest: +SKIP
     5321
     """
+    from dask import is_dask_collection
+
     _require_mask(cube)
-    moving = (cube[s.MASK] == 1).any(dim=[s.START_DATE, s.DELAY])
+    mask = cube[s.MASK].transpose(s.START_DATE, s.DELAY, s.Y, s.X)
+    moving = (mask == 1).any(dim=[s.START_DATE, s.DELAY])
+    if is_dask_collection(mask.data):
+        moving = moving.copy(data=_union_per_tile(mask.data))
     return moving.rename("global_mask").assign_attrs(
         long_name="annotated in at least one interferogram")
+
+
+def _moving(block: np.ndarray) -> np.ndarray:
+    return (block == 1).any(axis=(0, 1))
+
+
+def _union(tiles: list[np.ndarray]) -> np.ndarray:
+    return np.logical_or.reduce(tiles)
+
+
+def _union_per_tile(mask):
+    """``(mask == 1).any(axis=(0, 1))`` with one task per (y, x) tile of chunks.
+
+    Each tile's task reads every start_date / delay chunk above it in turn
+    (the chunk reads nested in it, see ``_ChunkTasks``): as many tasks as
+    tiles, where a dask reduction makes one per chunk plus a tree, which a
+    distributed cluster pays for in scheduling time.
+    """
+    import itertools
+
+    import dask.array as da
+    from dask._task_spec import List, Task
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    from isslide_cube.patches._extract import _ChunkTasks
+
+    ns, nd, ny, nx = mask.numblocks
+    stack = list(itertools.product(range(ns), range(nd)))
+    chunks_of = _ChunkTasks(mask, {(i, j, by, bx): 1 for i, j in stack
+                                   for by in range(ny) for bx in range(nx)})
+    name = f"global-mask-{tokenize(mask.name)}"
+    layer = {(name, by, bx): Task((name, by, bx), _union,
+                                  List(*(Task(None, _moving, chunks_of.node((i, j, by, bx)))
+                                         for i, j in stack)))
+             for by in range(ny) for bx in range(nx)}
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[chunks_of.array])
+    return da.Array(graph, name, chunks=mask.chunks[2:], dtype=bool)
 
 
 # ------------------------------------------------------------- centres

@@ -47,17 +47,53 @@ def _assemble(shape: tuple[int, ...], dtype: str, fill: Any, placements: np.ndar
     return out
 
 
+class _ChunkTasks:
+    """The tasks that make the chunks of a dask array, to nest inside coarser tasks.
+
+    A distributed scheduler spends milliseconds of CPU on every task (scheduling,
+    messages, bookkeeping), more than reading one 500 px chunk of a cube costs.
+    A task that reads and reduces many chunks therefore carries each chunk's
+    task inside it (a nested task-spec ``Task``, run in place) instead of
+    depending on one graph key per chunk: the graph shrinks to one task per
+    group of chunks, and each chunk is still read once. A chunk wanted by more
+    than one group stays a key of its own (read once, shared).
+    """
+
+    def __init__(self, data, uses: dict[tuple, int]):
+        import dask
+
+        (self.array,) = dask.optimize(data)  # linear chains (read, isel) fused per chunk
+        self.graph = self.array.__dask_graph__()
+        self.uses = uses
+
+    def node(self, block: tuple[int, ...]):
+        """The chunk ``block``: its (fused) task when only one group uses it, else a reference."""
+        from dask._task_spec import Alias, Task, TaskRef
+
+        key = (self.array.name, *block)
+        if self.uses.get(block, 0) != 1:
+            return TaskRef(key)
+        node = self.graph[key]
+        while isinstance(node, Alias):  # optimisation leaves key -> fused key aliases
+            node = self.graph[node.target]
+        return node if isinstance(node, Task) else TaskRef(key)
+
+
 def _windows_from_chunks(data, windows: list[tuple[int, int, int, int]], size: int,
                          n_block: int, dtype, fill) -> Any:
     """Dask array (n, [band,] size, size) of the windows ``(s, d, row, col)``.
 
-    One task per touched cube chunk cuts every window part inside it; one task
-    per group of ``n_block`` consecutive windows pastes the parts. A window
-    crossing chunk borders takes its parts from up to four chunks. The graph
-    is written directly (no ``dask.delayed`` per task): building it stays cheap
-    at tens of thousands of windows.
+    One task per group of ``n_block`` consecutive windows: for each cube chunk
+    the group touches, it reads the chunk once, cuts every window part inside
+    it (then drops the chunk), and pastes the parts. A window crossing chunk
+    borders takes its parts from up to four chunks. The chunk reads are nested
+    inside the group's task (:class:`_ChunkTasks`), so the graph has one task
+    per group, not one per chunk: what keeps a distributed cluster's per-task
+    cost small. The graph is written directly: building it stays cheap at tens
+    of thousands of windows.
     """
     import dask.array as da
+    from dask._task_spec import List, Task
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
@@ -70,10 +106,10 @@ def _windows_from_chunks(data, windows: list[tuple[int, int, int, int]], size: i
     offs = [_offsets(c) for c in data.chunks]
     ys_off, xs_off = offs[-2], offs[-1]
     token = tokenize(data.name, windows, size, n_block, str(dtype), fill)
-    name, cut_name = f"patch-windows-{token}", f"patch-cut-{token}"
-    layer: dict[tuple, Any] = {}
-    sizes = []
-    for g, start in enumerate(range(0, len(windows), n_block)):
+    name = f"patch-windows-{token}"
+    groups = []
+    uses: dict[tuple, int] = defaultdict(int)
+    for start in range(0, len(windows), n_block):
         group = windows[start:start + n_block]
         requests: dict[tuple, list] = defaultdict(list)
         placements = []
@@ -86,25 +122,27 @@ def _windows_from_chunks(data, windows: list[tuple[int, int, int, int]], size: i
                 for bx in range(bisect.bisect_right(xs_off, c0) - 1,
                                 bisect.bisect_left(xs_off, c0 + size)):
                     x0, x1 = max(c0, xs_off[bx]), min(c0 + size, xs_off[bx + 1])
-                    parts = requests[(bs, bd, by, bx)]
+                    parts = requests[(bs, bd, *zeros, by, bx)]
                     parts.append((si - offs[0][bs], di - offs[1][bd], y0 - ys_off[by],
                                   y1 - ys_off[by], x0 - xs_off[bx], x1 - xs_off[bx]))
-                    placements.append(((bs, bd, by, bx), len(parts) - 1, k, y0 - r0, y1 - r0,
-                                       x0 - c0, x1 - c0))
+                    placements.append(((bs, bd, *zeros, by, bx), len(parts) - 1, k, y0 - r0,
+                                       y1 - r0, x0 - c0, x1 - c0))
+        for block in requests:
+            uses[block] += 1
+        groups.append((len(group), requests, placements))
+    chunks_of = _ChunkTasks(data, uses)
+    layer: dict[tuple, Any] = {}
+    for g, (n, requests, placements) in enumerate(groups):
         index = {block: i for i, block in enumerate(requests)}
-        cut_keys = []
-        for block, i in index.items():
-            key = (cut_name, g, i)
-            source = (data.name, block[0], block[1], *zeros, block[2], block[3])
-            layer[key] = (_cut, source, np.asarray(requests[block], dtype=np.int64))
-            cut_keys.append(key)
+        cuts = List(*(Task(None, _cut, chunks_of.node(block),
+                           np.asarray(parts, dtype=np.int64))
+                      for block, parts in requests.items()))
         where = np.asarray([(index[b], *rest) for b, *rest in placements], dtype=np.int64)
-        shape = (len(group), *extra, size, size)
-        layer[(name, g, *zeros, 0, 0)] = (_assemble, shape, np.dtype(dtype).str, fill, where,
-                                          cut_keys)
-        sizes.append(len(group))
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[data])
-    chunks = (tuple(sizes), *((e,) for e in extra), (size,), (size,))
+        key = (name, g, *zeros, 0, 0)
+        layer[key] = Task(key, _assemble, (n, *extra, size, size), np.dtype(dtype).str, fill,
+                          where, cuts)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[chunks_of.array])
+    chunks = (tuple(n for n, _, _ in groups), *((e,) for e in extra), (size,), (size,))
     return da.Array(graph, name, chunks=chunks, dtype=dtype)
 
 
