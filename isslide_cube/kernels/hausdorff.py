@@ -47,13 +47,11 @@ from isslide_cube.kernels.edt import (
     _BIG,
     _PAD,
     _W,
-    _W_ROW,
     KernelInputError,
     _bounds,
     _columns,
     _isotropic,
     _solve,
-    _window_int,
     as_mask,
     parse_sampling,
 )
@@ -63,101 +61,91 @@ __all__ = ["hausdorff", "hausdorff_batch", "empty_value"]
 
 
 @njit(nogil=True, cache=True)
-def _bbox_union(a, b):
-    """Bounding box ``(r0, r1, c0, c1)`` of ``a | b`` and whether each is non-empty."""
+def _bbox_union(a, b, colany):
+    """Bounding box ``(r0, r1, c0, c1)`` of ``a | b`` and whether each is non-empty.
+
+    Branch-free OR reductions over whole rows (they vectorise); ``colany`` is
+    scratch of ``a.shape[1]`` bytes.
+    """
     ny, nx = a.shape
-    r0, r1, c0, c1 = ny, -1, nx, -1
-    has_a = False
-    has_b = False
+    for j in range(nx):
+        colany[j] = 0
+    r0, r1 = ny, 0
+    has_a = np.uint8(0)
+    has_b = np.uint8(0)
     for i in range(ny):
         ra = a[i]
         rb = b[i]
-        row_any = False
+        oa = np.uint8(0)
+        ob = np.uint8(0)
         for j in range(nx):
-            va = ra[j] != 0
-            vb = rb[j] != 0
-            if va or vb:
-                row_any = True
-                has_a |= va
-                has_b |= vb
-                if j < c0:
-                    c0 = j
-                if j > c1:
-                    c1 = j
-        if row_any:
-            if i < r0:
-                r0 = i
-            r1 = i
-    return r0, r1 + 1, c0, c1 + 1, has_a, has_b
+            oa |= ra[j]
+            ob |= rb[j]
+            colany[j] |= ra[j] | rb[j]
+        if oa | ob:
+            r0 = min(r0, i)
+            r1 = i + 1
+        has_a |= oa
+        has_b |= ob
+    c0, c1 = nx, 0
+    for j in range(nx):
+        if colany[j]:
+            c0 = min(c0, j)
+            c1 = j + 1
+    return r0, r1, c0, c1, has_a != 0, has_b != 0
 
 
 @njit(nogil=True, cache=True)
-def _directed(gi, src, sy, sx, pct, buf):
-    """Max (``pct < 0``) or ``pct``-th percentile, over the pixels of ``src``, of the
-    distance to the background of the column counts ``gi`` (pass 1 of the EDT).
+def _heights(g, f, sy2):
+    """Parabola heights ``f = (g sy)^2`` of one row of column counts (``+inf``: no set pixel in the column)."""
+    for j in range(g.shape[0]):
+        v = np.float64(g[j])
+        f[j] = np.inf if g[j] >= _BIG else v * v * sy2
 
-    Pass 2 runs only where needed. ``edt._bounds`` gives every pixel an upper
-    bound of its squared distance; a row whose ``src`` pixels are all bounded
-    by the current maximum cannot raise it and is skipped (for the max), and
-    the exact window of a row only needs to be as wide as its ``src`` pixels'
-    largest bound.
+
+@njit(nogil=True, cache=True)
+def _search(fp, p, w, sx2, stop2):
+    """Squared distance of the pixel whose height is ``fp[p]``, searched outwards.
+
+    ``fp`` holds the heights of a row of width ``w``, padded with ``+inf`` by
+    at least ``w`` on both sides; the answer is ``min_q fp[q] + ((q - p) sx)^2``.
+    Offsets ``k`` are tried in increasing order and the search ends once
+    ``(k sx)^2`` reaches the best value (no farther column can beat it), so
+    its cost follows the pixel's own distance, not the row length. It also
+    ends, early and inexactly, as soon as the best value is ``<= stop2``: a
+    pixel that cannot raise the maximum found so far need not be measured (the
+    early break of Taha & Hanbury 2015). Returns ``(best, where, offsets
+    tried)``, ``where`` the index in ``fp`` of the column that gave ``best``.
     """
-    h, w = gi.shape
-    sy2 = sy * sy
-    sx2 = sx * sx
-    fp = np.empty(w + 2 * _W)
-    fi = np.empty(w + 2 * _W, np.int32)
-    bi = np.empty(w, np.int32)
-    for k in range(_W):
-        fp[k] = np.inf
-        fp[w + _W + k] = np.inf
-        fi[k] = _PAD
-        fi[w + _W + k] = _PAD
-    gs = np.empty(w, np.int64)
-    ub = np.empty(w)
-    best = np.empty(w)
-    o = np.empty(w)
-    pos = np.empty(w + 1)
-    val = np.empty(w + 1)
-    hv = np.empty(w + 1)
-    z = np.empty(w + 1)
-    iv = np.empty(w + 1, np.int64)
-    ih = np.empty(w + 1, np.int64)
-    iso = _isotropic(gi.shape, sy, sx)
-    if pct < 0:
-        return _directed_max(gi, src, sy2, sx, sx2, fp, gs, ub, best, o, pos, val, hv, z, iv, ih, fi, bi, iso)
-    n = 0
-    for i in range(h):
-        s = src[i]
-        has = False
-        for j in range(w):
-            has |= s[j] != 0
-        if not has:
-            continue
-        top = _src_top(gi[i], s, fp, gs, ub, sy2, sx2)
-        if top == 0.0:  # every src pixel of this row lies on the other set
-            for j in range(w):
-                if s[j] != 0:
-                    buf[n] = 0.0
-                    n += 1
-            continue
-        _solve(fp, gs, ub, top, o, best, pos, val, hv, z, iv, ih, iso, sx, sx2)
-        for j in range(w):
-            if s[j] != 0:
-                buf[n] = o[j]
-                n += 1
-    return np.percentile(buf[:n], pct)
+    best = fp[p]
+    q = p
+    k = 1
+    while best > stop2 and k < w:
+        c = k * k * sx2
+        if c >= best:
+            break
+        left = fp[p - k] + c
+        right = fp[p + k] + c
+        if left < best:
+            best = left
+            q = p - k
+        if right < best:
+            best = right
+            q = p + k
+        k += 1
+    return best, q, k
 
 
 @njit(nogil=True, cache=True)
 def _src_top(g, s, fp, gs, ub, sy2, sx2):
     """Bounds of one row (``edt._bounds``), 0 off ``src``; the largest bound over the ``src`` pixels."""
-    _bounds(g, fp, gs, ub, sy2, sx2)
+    w = g.shape[0]
+    _bounds(g, fp, gs[:w], ub[:w], sy2, sx2)
     # bounds of the other pixels are zeroed: edt._solve then sizes each run's
     # window by its src pixels only (runs without any take a zero-width window);
     # their distances come out wrong, and are never read
     top = 0.0
-    for j in range(s.shape[0]):
+    for j in range(w):
         u = ub[j] * (s[j] != 0)
         ub[j] = u
         top = max(top, u)
@@ -165,80 +153,181 @@ def _src_top(g, s, fp, gs, ub, sy2, sx2):
 
 
 @njit(nogil=True, cache=True)
-def _directed_max(gi, src, sy2, sx, sx2, fp, gs, ub, best, o, pos, val, hv, z, iv, ih, fi, bi, iso):
-    """Max over ``src`` pixels; a row whose bound is below the maximum found so far
-    is skipped (visiting rows by decreasing bound instead measured slower)."""
-    h, w = gi.shape
-    hd = 0.0
-    for i in range(h):
-        s = src[i]
-        has = False
-        for j in range(w):
-            has |= s[j] != 0
-        if not has:
-            continue
-        # cheap test first: a src pixel is never farther than the zero of its
-        # own column (g sy), so a row whose src columns are all that close is skipped
-        g = gi[i]
-        gmax = 0
-        high = 0
-        for j in range(w):
-            gmax = max(gmax, g[j] * np.int32(s[j] != 0))
-            high = max(high, g[j])
-        if gmax < _BIG and math.sqrt(np.int64(gmax) * np.int64(gmax) * sy2) <= hd:
-            continue
-        if iso and high <= _W_ROW:
-            # short column counts: edt's widening integer window, no bounds pass
-            f = fi[_W:_W + w]
-            for j in range(w):
-                f[j] = g[j] * g[j]
-            _window_int(fi, w, high, o, bi, sx)
-            for j in range(w):
-                if s[j] != 0:
-                    hd = max(hd, o[j])
-            continue
-        top = _src_top(g, s, fp, gs, ub, sy2, sx2)
-        if top == 0.0 or math.sqrt(top) <= hd:
-            continue
-        _solve(fp, gs, ub, top, o, best, pos, val, hv, z, iv, ih, iso, sx, sx2)
-        for j in range(w):
-            if s[j] != 0:
-                hd = max(hd, o[j])
-    return hd
+def _solve_row(g, s, p0, sy2, sx, sx2, iso, sc):
+    """Distances of one row's ``src`` pixels into ``sc[4]`` by ``edt``'s exact linear row pass.
+
+    Returns ``False`` when every ``src`` pixel of the row is on the set (all
+    distances 0, nothing written).
+    """
+    fp, gs, ub, best, o, pos, val, hv, z, iv, ih = sc
+    w = g.shape[0]
+    fw = fp[p0 - _W:p0 + w + _W]  # the row padded by _W, as edt expects
+    top = _src_top(g, s, fw, gs, ub, sy2, sx2)
+    if top == 0.0:
+        return False
+    _solve(fw, gs[:w], ub[:w], top, o[:w], best, pos, val, hv, z, iv, ih, iso, sx, sx2)
+    return True
 
 
 @njit(nogil=True, cache=True)
-def _pair(a, b, sy, sx, pct, empty, both_empty):
+def _directed_max(gi, src, r0, c0, c1, sy2, sx, sx2, iso, hd2, sc):
+    """Largest squared distance from a ``src`` pixel to the set whose column counts are ``gi``,
+    or ``hd2`` if none is larger (``hd2``: the maximum known so far).
+
+    ``gi`` rows hold the counts of the bounding box rows ``r0:``, columns
+    ``c0:c1``. A ``src`` pixel is never farther than the nearest set pixel of
+    its own column (``g sy``): rows whose ``src`` pixels are all within
+    ``hd2`` by that bound are skipped by one vectorised pass, and so are such
+    pixels. The others are first checked against the column that brought the
+    previous one within ``hd2`` (neighbours share their nearest set pixels),
+    then searched outwards (:func:`_search`), dropped as soon as they come
+    within ``hd2``. A row whose searches grow long (pixels far from the set,
+    large images) goes to the exact linear row pass, so that no row costs
+    much more than that pass.
+    """
+    fp = sc[0]
+    w = c1 - c0
+    p0 = max(gi.shape[1], _W)  # where rows start in fp (see _scratch)
+    f = fp[p0:p0 + w]
+    budget = 2 * w + 32
+    for i in range(gi.shape[0]):
+        g = gi[i, c0:c1]
+        s = src[r0 + i, c0:c1]
+        gmax = np.int32(0)
+        for j in range(w):
+            gmax = max(gmax, g[j] * np.int32(s[j] != 0))
+        if gmax == 0 or (gmax < _BIG and np.float64(gmax) * np.float64(gmax) * sy2 <= hd2):
+            continue
+        _heights(g, f, sy2)
+        steps = 0
+        q = p0 - 1  # last certifying column (index in fp; +inf before the row)
+        for j in range(w):
+            if s[j] == 0 or f[j] <= hd2:
+                continue
+            p = p0 + j
+            d = np.float64(q - p)
+            if fp[q] + d * d * sx2 <= hd2:
+                continue
+            d2, q, n = _search(fp, p, w, sx2, hd2)
+            hd2 = max(hd2, d2)
+            steps += n
+            if steps > budget:
+                if _solve_row(g, s, p0, sy2, sx, sx2, iso, sc):
+                    o = sc[4]
+                    for jj in range(j + 1, w):
+                        if s[jj] != 0:
+                            hd2 = max(hd2, o[jj] * o[jj])
+                break
+    return hd2
+
+
+@njit(nogil=True, cache=True)
+def _directed_all(gi, src, r0, c0, c1, sy2, sx, sx2, iso, buf, sc):
+    """Distances from every ``src`` pixel to the set whose column counts are ``gi``, into
+    ``buf`` (row-major order); returns how many. The searches of :func:`_directed_max`, exact."""
+    fp = sc[0]
+    w = c1 - c0
+    p0 = max(gi.shape[1], _W)
+    f = fp[p0:p0 + w]
+    budget = 2 * w + 32
+    n = 0
+    for i in range(gi.shape[0]):
+        g = gi[i, c0:c1]
+        s = src[r0 + i, c0:c1]
+        _heights(g, f, sy2)
+        steps = 0
+        j = 0
+        while j < w:
+            if s[j] != 0:
+                d2, _, kk = _search(fp, p0 + j, w, sx2, -1.0)
+                buf[n] = math.sqrt(d2)
+                n += 1
+                steps += kk
+                if steps > budget:
+                    break
+            j += 1
+        if j < w:  # search budget spent: the rest of the row from the exact row pass
+            solved = _solve_row(g, s, p0, sy2, sx, sx2, iso, sc)
+            o = sc[4]
+            for jj in range(j + 1, w):
+                if s[jj] != 0:
+                    buf[n] = o[jj] if solved else 0.0
+                    n += 1
+    return n
+
+
+@njit(nogil=True, cache=True)
+def _scratch(ny, nx, pct):
+    """Per-thread buffers of :func:`_pair`, allocated once per block of pairs.
+
+    ``fp``: a row of heights at ``fp[max(nx, _W):]``, with ``+inf`` padding of
+    ``max(nx, _W)`` on both sides (the searches never test an index; edt's row
+    pass wants ``_W``).
+    """
+    pad = max(nx, _W)
+    fp = np.full(nx + 2 * pad, np.inf)
+    sc = (fp, np.empty(nx, np.int64), np.empty(nx), np.empty(nx), np.empty(nx),
+          np.empty(nx + 1), np.empty(nx + 1), np.empty(nx + 1), np.empty(nx + 1),
+          np.empty(nx + 1, np.int64), np.empty(nx + 1, np.int64))
+    gi = np.empty(ny * nx, np.int32)
+    buf = np.empty(ny * nx if pct >= 0 else 0)
+    return gi, np.empty(nx, np.uint8), buf, sc
+
+
+@njit(nogil=True, cache=True)
+def _pair(a, b, sy, sx, pct, empty, both_empty, gi_buf, colany, buf, sc):
     """Hausdorff distance of one pair of uint8 masks; second value: an empty set was met."""
-    r0, r1, c0, c1, has_a, has_b = _bbox_union(a, b)
+    r0, r1, c0, c1, has_a, has_b = _bbox_union(a, b, colany)
     if not has_a and not has_b:
         return both_empty, True
     if not has_a or not has_b:
         return empty, True
     h = r1 - r0
     w = c1 - c0
-    sa = np.ascontiguousarray(a[r0:r1, c0:c1])
-    sb = np.ascontiguousarray(b[r0:r1, c0:c1])
-    gi = np.empty((h, w), dtype=np.int32)
-    buf = np.empty(h * w) if pct >= 0 else np.empty(0)
-    # d(., B): pass 1 of the EDT of "not B" (background = B's pixels), read on A's pixels
-    _columns(sb, gi, 0, w, True)
-    hab = _directed(gi, sa, sy, sx, pct, buf)
-    _columns(sa, gi, 0, w, True)
-    hba = _directed(gi, sb, sy, sx, pct, buf)
-    return max(hab, hba), False
+    nx = a.shape[1]
+    sy2 = sy * sy
+    sx2 = sx * sx
+    iso = _isotropic(a.shape, sy, sx)
+    # rows start at fp[max(nx, _W)]; restore the padding right of this pair's
+    # rows (where earlier, wider pairs wrote)
+    p0 = max(nx, _W)
+    sc[0][p0 + w:p0 + nx] = np.inf
+    gi = gi_buf[:h * nx].reshape((h, nx))
+    ra = a[r0:r1]
+    rb = b[r0:r1]
+    if pct < 0:
+        # d(., B): pass 1 of the EDT of "not B" (background = B's pixels), read on
+        # A's pixels; the second direction need only beat the first one's maximum
+        _columns(rb, gi, c0, c1, True)
+        hd2 = _directed_max(gi, a, r0, c0, c1, sy2, sx, sx2, iso, 0.0, sc)
+        _columns(ra, gi, c0, c1, True)
+        hd2 = _directed_max(gi, b, r0, c0, c1, sy2, sx, sx2, iso, hd2, sc)
+        return math.sqrt(hd2), False
+    _columns(rb, gi, c0, c1, True)
+    n = _directed_all(gi, a, r0, c0, c1, sy2, sx, sx2, iso, buf, sc)
+    hab = np.percentile(buf[:n], pct)
+    _columns(ra, gi, c0, c1, True)
+    n = _directed_all(gi, b, r0, c0, c1, sy2, sx, sx2, iso, buf, sc)
+    return max(hab, np.percentile(buf[:n], pct)), False
+
+
+@njit(nogil=True, cache=True)
+def _block(A, B, lo, hi, sy, sx, pct, empty, both_empty, res, flag):
+    gi, colany, buf, sc = _scratch(A.shape[1], A.shape[2], pct)
+    for k in range(lo, hi):
+        res[k], flag[k] = _pair(A[k], B[k], sy, sx, pct, empty, both_empty, gi, colany, buf, sc)
 
 
 @njit(nogil=True, cache=True)
 def _batch_serial(A, B, sy, sx, pct, empty, both_empty, res, flag):
-    for k in range(A.shape[0]):
-        res[k], flag[k] = _pair(A[k], B[k], sy, sx, pct, empty, both_empty)
+    _block(A, B, 0, A.shape[0], sy, sx, pct, empty, both_empty, res, flag)
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def _batch_parallel(A, B, sy, sx, pct, empty, both_empty, res, flag):
-    for k in prange(A.shape[0]):
-        res[k], flag[k] = _pair(A[k], B[k], sy, sx, pct, empty, both_empty)
+def _batch_parallel(A, B, sy, sx, pct, empty, both_empty, res, flag, n_blocks):
+    n = A.shape[0]
+    for c in prange(n_blocks):
+        _block(A, B, c * n // n_blocks, (c + 1) * n // n_blocks, sy, sx, pct, empty, both_empty, res, flag)
 
 
 # ------------------------------------------------------------- python side
@@ -330,7 +419,8 @@ def hausdorff_batch(
             _batch_serial(a, b, sy, sx, pct, ev, float(both_empty), res, flag)
         else:
             with use_threads(nt):
-                _batch_parallel(a, b, sy, sx, pct, ev, float(both_empty), res, flag)
+                _batch_parallel(a, b, sy, sx, pct, ev, float(both_empty), res, flag,
+                                min(n, 16 * nt))
     return (res, flag) if return_empty else res
 
 
