@@ -75,7 +75,7 @@ def test_configurations_skip_pretrained_without_weights(tmp_path):
 
 @pytest.mark.slow
 def test_run_paper_quick_side_by_side(patches_store, tmp_path):
-    # two configurations trained at once, one spawned process each (the GPU path)
+    # two configurations trained at once, interleaved in one process (the GPU path)
     parallel, only = 2, ("UNet", "SepUNet")
     out = tmp_path / "paper"
     text = run_paper(patches_store, out, quick=True, device="cpu", only=only,
