@@ -18,8 +18,9 @@ down). Variants, to separate the causes of the error:
 The annotations and the truth do not depend on the variant (the annotator works on
 the true deformation and coherence), so every variant has the same moves and rows.
 Each variant is scored with the current estimator (ring 3 px beyond the outline,
-core = deepest pixels, stacking) and with the previous one (ring touching the
-outline, core 0.7, median, the table's own flag only), in the same run.
+the 10 % most extreme smoothed phases of the move, stacking) and with the previous
+one (ring touching the outline, deepest pixels with core 0.7, median, the table's
+own flag only), in the same run.
 
     .venv/bin/python -m benchmarks.velocity --quick        # tiny only
     nice -n 19 .venv/bin/python -m benchmarks.velocity     # tiny and small
@@ -41,7 +42,7 @@ VARIANTS = {
     "clean": {"goldstein_alpha": 0.0, "atmosphere_std_range": (0.0, 0.0), "stratified_std": 0.0},
 }
 #: the estimator before this benchmark (for the before/after in the same run)
-PREVIOUS = {"series": {"ring": 5, "gap": 0, "core": 0.7, "min_core": 1},
+PREVIOUS = {"series": {"ring": 5, "gap": 0, "peak": "depth", "core": 0.7, "min_core": 1},
             "compare": {"how": "median", "truth_margin": None}}
 
 

@@ -240,9 +240,19 @@ def pixel_area_m2(cube: xr.Dataset) -> np.ndarray:
     return np.broadcast_to(np.float64(abs(t.a * t.e)), (ny, nx))
 
 
+def _rank_within(lab: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Rank (0 = largest ``key``) of each pixel among the pixels of its label."""
+    order = np.lexsort((-key, lab))
+    first = np.searchsorted(lab[order], lab[order])
+    rank = np.empty(lab.size, np.int64)
+    rank[order] = np.arange(lab.size) - first
+    return rank
+
+
 def _slice_stats(labels: np.ndarray, coh: np.ndarray, phase: np.ndarray, area: np.ndarray,
                  n_lab: int, ring: int, core: float, deramp: bool = True,
-                 gap: int = 0, min_core: int = 1) -> np.ndarray:
+                 gap: int = 0, min_core: int = 1, peak: str = "depth",
+                 peak_share: float = 0.1) -> np.ndarray:
     """Per-label stats of one interferogram: (n_lab + 1, 7) float64.
 
     Columns: pixel count, area m^2, mean coherence, circular mean phase relative
@@ -291,16 +301,28 @@ def _slice_stats(labels: np.ndarray, coh: np.ndarray, phase: np.ndarray, area: n
         z = z * np.exp(-1j * np.where(owner > 0, ramp, 0.0))
     ref = np.where(ring_n > 0, np.angle(csum(z, ring_lab)), 0.0)
     rel = z * np.exp(-1j * ref[lab])
-    # core: the pixels deepest inside the move (a bump's phase peaks there)
-    depth = edt(labels > 0).ravel()
-    deepest = ndimage.maximum(depth, lab, np.arange(n))
-    # ... and at least the `min_core` deepest ones, so a flat-topped move does not rest on
-    # one noisy pixel: rank each pixel by depth within its move
-    order = np.lexsort((-depth, lab))
-    first = np.searchsorted(lab[order], lab[order])
-    rank = np.empty(lab.size, np.int64)
-    rank[order] = np.arange(lab.size) - first
-    core_lab = np.where((lab > 0) & ((depth >= core * deepest[lab]) | (rank < min_core)), lab, 0)
+    npx = np.bincount(lab, minlength=n)
+    if peak == "phase":
+        # the bump's peak: the pixels whose relative phase (3 x 3 complex mean, to tame the
+        # noise) is the most extreme on the side of the move's mean phase. Unlike the
+        # deepest pixels this finds the peak of an outline cut by incoherent pixels or of
+        # an elongated tongue.
+        inside = (labels > 0).ravel()
+        rel_in = np.where(inside, rel, 0).reshape(labels.shape)
+        smooth = (ndimage.uniform_filter(rel_in.real, 3)
+                  + 1j * ndimage.uniform_filter(rel_in.imag, 3)).ravel()
+        side = np.sign(np.angle(csum(rel, lab)))
+        rank = _rank_within(lab, np.angle(smooth) * side[lab])
+        keep = np.maximum(np.ceil(peak_share * npx), min_core)
+        core_lab = np.where((lab > 0) & (rank < keep[lab]), lab, 0)
+    else:
+        # the pixels deepest inside the outline (exact EDT), and at least the `min_core`
+        # deepest, so a flat-topped move does not rest on one noisy pixel
+        depth = edt(labels > 0).ravel()
+        deepest = ndimage.maximum(depth, lab, np.arange(n))
+        rank = _rank_within(lab, depth)
+        core_lab = np.where((lab > 0) & ((depth >= core * deepest[lab]) | (rank < min_core)),
+                            lab, 0)
     count = np.bincount(lab, weights=w, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         out[:, 0] = np.bincount(lab, minlength=n)
@@ -321,7 +343,8 @@ def velocity_from_phase(phase: np.ndarray, delay_days: np.ndarray,
 
 
 def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
-                     ring: int = 5, gap: int = 3, core: float = 0.9, min_core: int = 3,
+                     ring: int = 5, gap: int = 3, peak: str = "phase", peak_share: float = 0.1,
+                     core: float = 0.9, min_core: int = 3,
                      deramp: bool = True,
                      wavelength: float | None = None,
                      ambiguity_margin: float = 0.8, wrap_fraction: float = 0.1,
@@ -348,15 +371,22 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
     deramp
         Also remove the ring's mean phase gradient (the atmosphere's local tilt),
         as a plane through each move's centroid.
+    peak
+        Where a move's velocity is read. ``"phase"`` (default): its ``peak_share``
+        pixels (at least ``min_core``) whose 3 x 3-smoothed phase relative to the
+        ring is the most extreme, on the side of the move's mean (the synthetic
+        truth is the bump's peak velocity). ``"depth"``: its deepest pixels
+        (``core``), right for flat-topped moves and compact outlines.
+    peak_share
+        Share of a move's pixels read with ``peak="phase"``.
     core
-        The core of a move: its pixels at least ``core`` x its largest distance
-        to the border (exact EDT, ``isslide_cube.kernels.edt``). The velocity is
-        estimated there, where a bump-shaped displacement peaks (0.9: the few
-        deepest pixels, since the truth is the peak; 0.7 averages the bump's
-        shoulders in and reads 13-19 % low without noise).
+        With ``peak="depth"``, the core of a move: its pixels at least ``core``
+        x its largest distance to the border (exact EDT,
+        ``isslide_cube.kernels.edt``); 0.9 keeps the few deepest pixels, 0.7
+        averages a bump's shoulders in (13-19 % low without noise on ``tiny``).
     min_core
-        The core holds at least this many of the deepest pixels (a flat-topped
-        move would otherwise rest on one or two noisy pixels).
+        The peak pixels or core hold at least this many pixels (so a move does
+        not rest on one or two noisy pixels).
     wavelength
         Radar wavelength in metres (default: the cube attr, else Sentinel-1's).
     ambiguity_margin
@@ -381,7 +411,7 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
         One row per (move_id, start_date, delay) where the move covers pixels:
         ``end_date, area_px, area_m2, mean_coherence, mean_phase`` and
         ``core_phase`` (rad, circular means relative to the ring, over the move
-        and over its core), ``velocity_m_per_yr`` (from the core phase: the
+        and over its peak pixels, see ``peak``), ``velocity_m_per_yr`` (from the core phase: the
         peak LOS velocity), ``mean_velocity_m_per_yr`` (from the mean phase),
         ``motion_m`` (peak LOS motion over the delay), ``ambiguous``,
         ``hausdorff_px``.
@@ -395,6 +425,8 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
 
     from isslide_cube.cluster import as_client
 
+    if peak not in ("phase", "depth"):
+        raise ValueError(f"peak={peak!r}: use 'phase' or 'depth'")
     if labels is None:
         if schema.MOVE_ID not in cube:
             raise schema.CubeError("cube has no move_id: pass labels=label_moves(detections)")
@@ -418,7 +450,8 @@ def move_time_series(cube: xr.Dataset, labels: xr.DataArray | None = None, *,
             coh = ifg.isel(sel).sel(band=schema.COHERENCE).data
             pha = ifg.isel(sel).sel(band=schema.PHASE).data
             tasks.append(dask.delayed(_slice_stats)(lab, coh, pha, area_d, n_lab, ring, core,
-                                                    deramp, gap, min_core))
+                                                    deramp, gap, min_core, peak,
+                                                    peak_share))
             keys.append((i, j))
     client = as_client(client)
     results = client.gather(client.compute(tasks)) if client is not None else dask.compute(*tasks)
