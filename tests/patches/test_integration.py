@@ -78,3 +78,55 @@ def test_counts_replay_matches_the_generator(tiny_cube):
     np.testing.assert_array_equal(replay.zone.values, cube.zone.values)
     ours, _ = counts(replay, 64)
     assert ours["patches"] == ours["locations"] * int(cube.has_interferogram.sum())
+
+
+def test_cli_on_a_two_process_cluster_equals_the_threaded_build(tiny_cube, tmp_path):
+    """`isslide-cube patches --workers 2` (LocalCluster, worker processes) == client=None."""
+    import xarray as xr
+
+    from isslide_cube.cli import main
+    from isslide_cube.patches import write_patches
+
+    threaded = write_patches(tiny_cube, tmp_path / "threaded.zarr", size=64)
+    assert main(["patches", str(tiny_cube), str(tmp_path / "cluster.zarr"), "--size", "64",
+                 "--workers", "2"]) == 0
+    ours, ref = open_patches(tmp_path / "cluster.zarr"), open_patches(tmp_path / "threaded.zarr")
+    assert ours.sizes[s.SAMPLE] == threaded.patches > 0
+    xr.testing.assert_identical(ours.compute(), ref.compute())
+
+
+def _reads_of(data) -> list:
+    """Keys of the optimised graph of ``data`` that are chunk reads of a cube variable."""
+    import dask
+
+    (opt,) = dask.optimize(data)
+    return [k for k in dict(opt.__dask_graph__())
+            if isinstance(k, tuple) and str(k[0]).startswith(("open_dataset-", "getitem-"))]
+
+
+def test_graph_has_a_task_per_interferogram_not_per_chunk(cube_store):
+    """Chunk reads run inside coarse tasks: a distributed scheduler pays per task.
+
+    The cube of ``patch_cubes`` has 2 x 3 chunks per interferogram; the
+    extraction must make one task per interferogram and variable, and the
+    global map one per (y, x) tile, with no task of their own for chunk reads.
+    """
+    import dask
+
+    from isslide_cube.patches import extract_patches, global_mask, move_centres
+
+    n_ifg = int(cube_store[s.HAS_INTERFEROGRAM].sum())
+    tiles = len(cube_store.chunks[s.Y]) * len(cube_store.chunks[s.X])
+    assert tiles == 6
+    gm = global_mask(cube_store)
+    assert _reads_of(gm.data) == []
+    (opt,) = dask.optimize(gm.data)
+    assert len(dict(opt.__dask_graph__())) == tiles + 1  # + the store's array object
+    np.testing.assert_array_equal(gm.values, (cube_store[s.MASK].values == 1).any(axis=(0, 1)))
+
+    patches = extract_patches(cube_store, 40, move_centres(cube_store, 40))
+    for name in (s.INTERFEROGRAM, s.MASK):
+        data = patches[name].data
+        assert _reads_of(data) == []
+        windows = [k for k in dict(data.__dask_graph__()) if str(k[0]).startswith("patch-windows")]
+        assert len(windows) == n_ifg
