@@ -179,15 +179,22 @@ def test_batched_fetch_equals_per_sample_fetch(patches_store, in_memory):
 
 
 def test_streaming_reads_ahead_along_the_sampler(patches_store, store):
-    ds = PatchDataset(patches_store, split=None, in_memory=False, buffer_chunks=1)
-    reference = PatchDataset(patches_store, split=None, in_memory=True)
+    aug = augmentation(phase_offset=True, flips=True, jitter=2)
+    ds = PatchDataset(patches_store, split=None, in_memory=False, buffer_chunks=1,
+                      transform=aug, seed=3)
+    reference = PatchDataset(patches_store, split=None, in_memory=True, transform=aug, seed=3)
     sampler = ds.sampler(seed=2)
+    sampler.set_epoch(1)
+    ds.set_epoch(1)
+    reference.set_epoch(1)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, sampler=sampler)
     seen, held = [], []
-    for batch in loader:
+    for batch in loader:  # chunks decoded, augmented and encoded ahead, in threads
         held.append(len(ds._cache))
-        for i, image in zip(batch["index"].tolist(), batch["image"], strict=True):
-            assert torch.equal(image, reference[i]["image"])
+        for i, image, mask in zip(batch["index"].tolist(), batch["image"], batch["mask"],
+                                  strict=True):
+            want = _per_sample(reference, i)
+            assert torch.equal(image, want["image"]) and torch.equal(mask, want["mask"])
             seen.append(i)
     assert seen == [int(ds.indices[p]) for p in sampler]
     assert ds._reader.reads == 4  # each of the 4 chunks decoded once in the epoch
