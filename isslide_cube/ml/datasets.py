@@ -160,9 +160,7 @@ class ChunkReader:
 
     def __init__(self, ds: xr.Dataset | None, chunk: int, path: str | None = None):
         if path is not None:  # a plain lazily indexed view: no dask in the hot path
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*consolidated", category=RuntimeWarning)
-                ds = xr.open_zarr(path, chunks=None, consolidated=False)
+            ds = _raw_view(path)
         data = ds[[schema.INTERFEROGRAM, schema.MASK]].reset_coords(drop=True)
         self.data, self.chunk, self.n = data, chunk, data.sizes[schema.SAMPLE]
         self.reads = 0  # chunks decoded by this reader (tests and benchmarks count them)
@@ -181,6 +179,23 @@ class ChunkReader:
         ifg = part[schema.INTERFEROGRAM].transpose(*schema.PATCH_DIMS).values
         mask = part[schema.MASK].transpose(schema.SAMPLE, schema.Y, schema.X).values
         return np.asarray(ifg, dtype=np.float32), np.asarray(mask)
+
+
+def _raw_view(path: str) -> xr.Dataset:
+    """The store's interferogram and mask, lazily indexed (no dask), decoded as
+    ``open_patches`` decodes them. A NaN ``_FillValue`` on floats is the only CF
+    encoding patches carry, and decoding it changes nothing but costs two passes
+    over every chunk: skip it then, decode as usual otherwise."""
+    names = [schema.INTERFEROGRAM, schema.MASK]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*consolidated", category=RuntimeWarning)
+        raw = xr.open_zarr(path, chunks=None, consolidated=False, mask_and_scale=False)[names]
+        for var in raw.data_vars.values():
+            fill = var.attrs.get("_FillValue")
+            nan_fill = fill is None or (var.dtype.kind == "f" and np.isnan(fill))
+            if not nan_fill or {"scale_factor", "add_offset", "missing_value"} & set(var.attrs):
+                return xr.open_zarr(path, chunks=None, consolidated=False)[names]
+    return raw
 
 
 class ChunkPlan:

@@ -211,3 +211,23 @@ def test_random_access_leaves_the_plan_and_stays_correct(patches_store, store):
                                       to_network_input(store.interferogram.values[pos]))
         assert len(ds._cache) <= 2  # the LRU bound, buffer_chunks + 1
     assert not ds._cache.following
+
+
+def test_reader_decodes_like_open_patches(tmp_path, store):
+    """A store whose variables carry CF encodings (an integer fill, a scale) reads the
+    same through the chunk reader as through xarray's decoding."""
+    import warnings
+
+    from isslide_cube.ml.datasets import ChunkReader
+
+    ds = store.isel(sample=slice(0, 20)).copy()
+    ds["mask"].encoding = {"_FillValue": 7}  # decodes to float with NaN at 7 in xarray
+    ds["interferogram"].encoding = {"scale_factor": 0.5, "dtype": "int16", "_FillValue": -99}
+    path = tmp_path / "encoded.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.to_zarr(path, consolidated=False)
+        want = xr.open_zarr(path, chunks=None, consolidated=False).load()
+    ifg, mask = ChunkReader(None, 16, str(path)).read(0)
+    np.testing.assert_array_equal(ifg, want.interferogram.values[:16].astype(np.float32))
+    np.testing.assert_array_equal(mask, want["mask"].values[:16])
