@@ -98,8 +98,8 @@ def simulate_cube(preset: str = "paper", seed: int = 0) -> xr.Dataset:
     import rioxarray  # noqa: F401
     from rasterio.features import rasterize
     from rasterio.windows import Window
-    from rasterio.windows import transform as window_transform
 
+    from isslide_cube.io.grid import window_transform
     from isslide_cube.synthetic import annotate
     from isslide_cube.synthetic.generator import build_scene, pair_motion, phase_per_metre
     from isslide_cube.synthetic.presets import get_preset

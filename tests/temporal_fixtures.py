@@ -6,6 +6,7 @@ The phase inside each move is known exactly: ``4 pi / lambda * v * delay / 365.2
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +99,18 @@ def write_cube(ds: xr.Dataset, path: Path, chunk: int = 32) -> Path:
     ds.attrs.update({schema.ATTR_FINGERPRINT: "test-fixture", schema.ATTR_COMPLETE: 1})
     enc = {schema.MASK: {"_FillValue": schema.MASK_FILL},
            schema.MOVE_ID: {"_FillValue": schema.MOVE_ID_FILL}}
-    ds.chunk({k: v for k, v in chunks.items() if k in ds.dims}).to_zarr(
-        path, mode="w", consolidated=True, zarr_format=3, encoding=enc)
+    ds = _object_strings(ds.chunk({k: v for k, v in chunks.items() if k in ds.dims}))
+    with warnings.catch_warnings():  # zarr's notice that v3 has no consolidated metadata spec
+        warnings.simplefilter("ignore", category=UserWarning)
+        ds.to_zarr(path, mode="w", consolidated=True, zarr_format=3, encoding=enc)
     return Path(path)
+
+
+def _object_strings(ds: xr.Dataset) -> xr.Dataset:
+    # zarr v3 has no spec for numpy's fixed-width unicode: store strings as objects (in
+    # memory, not dask, so xarray need not load them to find their dtype)
+    return ds.assign_coords({n: (ds[n].dims, ds[n].values.astype(object)) for n in ds.coords
+                             if ds[n].dtype.kind == "U"})
 
 
 def open_store(path: Path) -> xr.Dataset:
@@ -163,5 +173,5 @@ def open_patches(path: Path) -> xr.Dataset:
 
 
 def write_patches(ds: xr.Dataset, path: Path) -> Path:
-    ds.chunk({schema.SAMPLE: 256}).to_zarr(path, mode="w")
+    _object_strings(ds.chunk({schema.SAMPLE: 256})).to_zarr(path, mode="w", consolidated=False)
     return Path(path)

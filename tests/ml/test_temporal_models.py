@@ -111,7 +111,7 @@ def test_loss_decreases(store, name):
         loss = loss_fn(net(batch["image"]), batch["mask"])
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
 
 
