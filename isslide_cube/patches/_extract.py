@@ -31,7 +31,7 @@ def _offsets(chunks: Sequence[int]) -> list[int]:
 
 
 def _cut(block: np.ndarray, requests: np.ndarray) -> list[np.ndarray]:
-    """Copy the parts of windows that fall in one cube chunk (one read per chunk).
+    """Copy the parts of windows that fall in one cube chunk (the chunk is then dropped).
 
     ``requests`` rows: start_date and delay index in the block, then y0, y1, x0, x1.
     """
@@ -152,9 +152,12 @@ def extract_patches(cube: xr.Dataset, size: int = 100, centres: pd.DataFrame | N
 
     Windows: every location of ``centres`` on every interferogram that exists
     (``has_interferogram``), ordered by start_date, delay, then location. Each
-    touched chunk of the cube is read once: one task per chunk cuts all the
-    window parts it holds; windows crossing chunk borders are pasted from up to
-    four chunks. Nothing is read until the result is computed or written.
+    touched chunk of the cube is read once: one task per interferogram reads
+    its touched chunks in turn, cuts the window parts each holds and pastes
+    them (windows crossing chunk borders take parts from up to four chunks).
+    The graph has one task per interferogram and variable, not one per chunk,
+    so a distributed cluster's per-task cost stays small. Nothing is read until
+    the result is computed or written.
 
     Parameters
     ----------
