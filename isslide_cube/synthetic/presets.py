@@ -36,6 +36,21 @@ path replayed, 100 px patches, seed 0): the defaults gave 171 locations, 9,234 p
 243 locations, 13,122 patches, 8,522 (65 %) with a move, 4,600 without, 4,579 train /
 558 eval, 83 locations (34 %) in Queyras (paper: 245, 13,230, 8,701 (66 %), 4,529,
 4,821 / 572): the largest gap is train's, -5.0 %.
+
+Goldstein window
+----------------
+SNAP's chain (DESIGN.md section 1: "... topographic phase removal, Goldstein filtering,
+8 x 2 multilooking (range x azimuth), orthorectification") filters the *single-look*
+IW grid, about 3.7 m (ground range) x 14 m (azimuth), with 64 x 64 px blocks
+(~240 m x ~900 m). The generator filters its multilooked output grid (1 arc-second,
+~22-31 m), where the same 64 px would span ~1.4-2 km, 8 x too wide in range and 2 x in
+azimuth, and erased most of a small move's phase (benchmarks/RESULTS.md, "Goldstein
+window"). The SLC-equivalent block is 64 / 8 = 8 columns (range, roughly east-west on a
+descending pass) by 64 / 2 = 32 rows (azimuth, north-south), stepped 4 x 16 (50 %
+overlap, as SNAP's default). The 3 x 3 spectral smoothing stays 3 bins: one bin of an
+8 px x ~30 m block is 1 / 240 m^-1, the bin of SNAP's 64 px x 3.7 m block, so 3 bins is
+the same smoothing in ground frequency as SNAP's (coarse relative to the 8-bin spectrum
+only because the multilooked grid has no frequencies beyond its Nyquist to smooth).
 """
 
 from __future__ import annotations
@@ -68,6 +83,9 @@ class Preset:
         Number of moving areas.
     zone_boxes
         Zone name -> (x0, y0, x1, y1) as fractions of the extent (x east, y north).
+    goldstein_alpha, goldstein_window, goldstein_step
+        Goldstein filter exponent (0 = off), block and step in output pixels,
+        ``(rows, cols)`` or an int for square (see the module docstring).
     """
 
     name: str
@@ -94,8 +112,10 @@ class Preset:
     p_off: float = 0.15
     looks: int = 16
     goldstein_alpha: float = 1.0
-    goldstein_window: int = 64
-    goldstein_step: int = 32
+    #: (rows, cols) on the output grid: SNAP's 64 x 64 single-look block after 8 x 2
+    #: (range x azimuth) multilooking (module docstring, "Goldstein window")
+    goldstein_window: int | tuple[int, int] = (32, 8)
+    goldstein_step: int | tuple[int, int] = (16, 4)
     atmosphere_std_range: tuple[float, float] = (0.005, 0.03)
     stratified_std: float = 1.0e-5
     relief_slope_deg: float = 27.0
