@@ -12,10 +12,8 @@ only (:class:`ChunkReader`) and either
 * streams: :class:`EpochSampler` visits chunks in a random order and shuffles the
   samples inside a buffer of ``buffer_chunks`` chunks; the dataset knows that
   order (:class:`ChunkPlan`), decodes the next chunks in background threads while
-  the current ones are served (and, without DataLoader workers, augments and
-  encodes them there too, so the serving thread only gathers and collates) and
-  drops each chunk after its last use (:class:`ChunkCache`): each chunk is read
-  once per epoch (per worker process).
+  the current ones are served and drops each chunk after its last use
+  (:class:`ChunkCache`): each chunk is read once per epoch (per worker process).
 
 A DataLoader fetches a whole batch through :meth:`PatchDataset.__getitems__`: one
 gather, the augmentation and the encoding vectorised over the batch, with the
@@ -214,31 +212,29 @@ class ChunkPlan:
         by_first = np.argsort(first)
         self.first, self.first_step = chunks[by_first], first[by_first]
         _, last_rev = np.unique(seq[::-1], return_index=True)
-        self.last_step = dict(zip(chunks.tolist(), (len(seq) - 1 - last_rev).tolist()))
+        self.last_step = dict(zip(chunks.tolist(), (len(seq) - 1 - last_rev).tolist(),
+                                  strict=True))
 
 
 class ChunkCache:
-    """Loaded chunks of one process, loaded ahead in a background thread pool.
+    """Decoded chunks of one process, read ahead in a background thread pool.
 
-    ``get(chunks, steps, load, tag)`` returns ``load(k)`` for each chunk ``k``;
-    ``tag`` names what ``load`` makes (a decoded chunk, or a chunk decoded and
-    encoded for one epoch), and a new tag empties the cache. With a
-    :class:`ChunkPlan` whose steps the requests follow (what the DataLoader does
-    with the dataset's own sampler), the cache loads the next ``ahead`` chunks of
-    the plan while the current ones are served (zstd, zarr and numpy release the
-    GIL) and drops each chunk after its last step: every chunk is loaded once per
-    epoch and at most about ``2 * ahead`` stay loaded. Any other access pattern
-    (no plan, random access, another sampler) turns the plan off until the next
-    one and falls back to a least-recently-used cache of ``capacity`` chunks
-    without read-ahead. Only when loads happen depends on the plan, never what a
-    chunk holds.
+    With a :class:`ChunkPlan` whose steps the requests follow (what the
+    DataLoader does with the dataset's own sampler), the cache decodes the next
+    ``ahead`` chunks of the plan while the current ones are served (zstd and
+    zarr release the GIL) and drops each chunk after its last step: every chunk
+    is decoded once per epoch and at most about ``2 * ahead`` stay decoded. Any
+    other access pattern (no plan, random access, another sampler) turns the plan
+    off until the next one and falls back to a least-recently-used cache of
+    ``capacity`` chunks without read-ahead. Only when reads happen depends on the
+    plan, never what a chunk holds.
     """
 
-    def __init__(self, capacity: int, ahead: int, threads: int = 2):
-        self.capacity, self.ahead, self.threads = capacity, ahead, threads
+    def __init__(self, read: Any, capacity: int, ahead: int, threads: int = 2):
+        self.read, self.capacity, self.ahead, self.threads = read, capacity, ahead, threads
         self.chunks: OrderedDict[int, Future] = OrderedDict()
         self.plan: ChunkPlan | None = None
-        self.following, self.last, self.tag = False, -1, None
+        self.following, self.last = False, -1
         self._pool: ThreadPoolExecutor | None = None
         _LIVE_CACHES.add(self)
 
@@ -249,34 +245,25 @@ class ChunkCache:
         if plan is not self.plan:
             self.plan, self.following, self.last = plan, plan is not None, -1
 
-    def follows(self, steps: np.ndarray | None) -> bool:
-        """Whether requests at ``steps`` keep to the plan (else it is off until the next)."""
-        if self.following and (steps is None or steps.min() <= self.last):
-            self.following = False
-        return self.following
-
-    def _submit(self, k: int, load: Any) -> Future:
+    def _submit(self, k: int) -> Future:
         if k not in self.chunks:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="isslide-chunks")
-            self.chunks[k] = self._pool.submit(load, k)
+            self.chunks[k] = self._pool.submit(self.read, k)
         return self.chunks[k]
 
-    def get(self, chunks: Iterator[int] | np.ndarray, steps: np.ndarray | None, load: Any,
-            tag: Any) -> dict[int, Any]:
-        """``load(k)`` of ``chunks``, requested at ``steps`` of the plan (None: unplanned)."""
+    def get(self, chunks: Iterator[int] | np.ndarray, steps: np.ndarray | None = None,
+            ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Decoded ``chunks`` for the requests at ``steps`` of the plan (None: unplanned)."""
         chunks = [int(k) for k in chunks]
-        if tag != self.tag:
-            self.drain()
-            self.chunks.clear()
-            self.tag = tag
-        self.follows(steps)
-        futures = {k: self._submit(k, load) for k in chunks}
+        if self.following and (steps is None or steps.min() <= self.last):
+            self.following = False  # not the plan's order: plain LRU from here on
+        futures = {k: self._submit(k) for k in chunks}
         if self.following:
             self.last = int(steps.max())
             i = int(np.searchsorted(self.plan.first_step, self.last, side="right"))
             for k in self.plan.first[i:i + self.ahead].tolist():
-                self._submit(k, load)
+                self._submit(k)
         out = {k: f.result() for k, f in futures.items()}
         for k in chunks:
             self.chunks.move_to_end(k)
@@ -404,7 +391,8 @@ class PatchDataset(torch.utils.data.Dataset):
             self._reader = ChunkReader(self._ds if self.path is None else None, self.chunk,
                                        self.path)
             self._pid = os.getpid()
-            self._cache = ChunkCache(capacity=self.buffer_chunks + 1, ahead=self.buffer_chunks)
+            self._cache = ChunkCache(self._reader.read, capacity=self.buffer_chunks + 1,
+                                     ahead=self.buffer_chunks)
         return self._reader
 
     # ------------------------------------------------------------------------ reading
@@ -437,12 +425,11 @@ class PatchDataset(torch.utils.data.Dataset):
         """Fresh arrays of the raw samples at ``positions``: (B, 2, H, W), (B, H, W)."""
         if self._memory is not None:
             return self._memory[0][positions], self._memory[1][positions]
-        reader = self._chunk_reader()
+        self._chunk_reader()
         plan = self._current_plan()
         idx = self.indices[positions]
         chunk_of = idx // self.chunk
-        chunks = self._cache.get(np.unique(chunk_of), None if plan is None else plan.step[positions],
-                                 reader.read, "raw")
+        chunks = self._cache.get(np.unique(chunk_of), None if plan is None else plan.step[positions])
         h, w = self.patch_shape
         ifg = np.empty((len(idx), 2, h, w), np.float32)
         mask = np.empty((len(idx), h, w), np.uint8)
@@ -451,16 +438,6 @@ class PatchDataset(torch.utils.data.Dataset):
             local = idx[rows] - k * self.chunk
             ifg[rows], mask[rows] = c_ifg[local], c_mask[local]
         return ifg, mask
-
-    def _encode_chunk(self, k: int, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Chunk ``k``'s samples of this dataset, transformed for ``epoch`` and encoded:
-        (their positions (sorted), image (m, C, H, W), mask (m, 1, H, W)). Runs in the
-        read-ahead threads, so the serving thread only gathers and collates."""
-        ifg, mask = self._reader.read(k)
-        pos = np.flatnonzero(self.indices // self.chunk == k)
-        local = self.indices[pos] - k * self.chunk
-        batch = {"interferogram": ifg[local], "mask": mask[local]}
-        return (pos, *self._encode_batch(batch, pos, epoch))
 
     def _encode_batch(self, batch: dict[str, Any], pos: np.ndarray, epoch: int,
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -471,38 +448,13 @@ class PatchDataset(torch.utils.data.Dataset):
         return (to_network_input(batch["interferogram"], validity=self.validity),
                 (batch["mask"] == 1).astype(np.float32)[:, None])
 
-    def _streamed(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Encoded samples from chunks encoded ahead, while the requests follow the plan
-        in this process's serving thread (None otherwise: the caller encodes per batch).
-        DataLoader workers encode per batch: each sees only some batches of a chunk."""
-        self._chunk_reader()
-        plan = self._current_plan()
-        if plan is None or torch.utils.data.get_worker_info() is not None:
-            return None
-        steps = plan.step[positions]
-        if not self._cache.follows(steps):
-            return None
-        epoch = self.epoch
-        tag = ("encoded", id(self), id(self.transform), self.seed, epoch, self.validity)
-        chunk_of = self.indices[positions] // self.chunk
-        chunks = self._cache.get(np.unique(chunk_of), steps,
-                                 lambda k: self._encode_chunk(k, epoch), tag)
-        h, w = self.patch_shape
-        image = np.empty((len(positions), self.in_channels, h, w), np.float32)
-        mask = np.empty((len(positions), 1, h, w), np.float32)
-        for k, (members, c_image, c_mask) in chunks.items():
-            rows = np.flatnonzero(chunk_of == k)
-            at = np.searchsorted(members, positions[rows])
-            image[rows], mask[rows] = c_image[at], c_mask[at]
-        return image, mask
-
     def raw(self, pos: int) -> dict[str, Any]:
         """Sample ``pos`` before any transform: ``interferogram`` (2, H, W), ``mask`` (H, W)."""
         if self._memory is not None:
             return {"interferogram": self._memory[0][pos], "mask": self._memory[1][pos]}
-        reader = self._chunk_reader()
+        self._chunk_reader()
         idx = int(self.indices[pos])
-        ifg, mask = self._cache.get([idx // self.chunk], None, reader.read, "raw")[idx // self.chunk]
+        ifg, mask = self._cache.get([idx // self.chunk])[idx // self.chunk]
         local = idx % self.chunk
         return {"interferogram": ifg[local], "mask": mask[local]}
 
@@ -521,10 +473,8 @@ class PatchDataset(torch.utils.data.Dataset):
         bad = pos[(pos < 0) | (pos >= len(self))]
         if len(bad):
             raise IndexError(f"sample {int(bad[0])} out of range for a dataset of {len(self)}")
-        encoded = None if self._memory is not None else self._streamed(pos)
-        if encoded is None:
-            ifg, mask = self._gather(pos)
-            encoded = self._encode_batch({"interferogram": ifg, "mask": mask}, pos, self.epoch)
+        ifg, mask = self._gather(pos)
+        encoded = self._encode_batch({"interferogram": ifg, "mask": mask}, pos, self.epoch)
         images, masks = (torch.from_numpy(a) for a in encoded)
         meta = self.metadata
         return [{"image": images[i], "mask": masks[i], **{k: v[p] for k, v in meta.items()}}

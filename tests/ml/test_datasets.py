@@ -189,7 +189,7 @@ def test_streaming_reads_ahead_along_the_sampler(patches_store, store):
     reference.set_epoch(1)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, sampler=sampler)
     seen, held = [], []
-    for batch in loader:  # chunks decoded, augmented and encoded ahead, in threads
+    for batch in loader:  # chunks decoded ahead, in threads
         held.append(len(ds._cache))
         for i, image, mask in zip(batch["index"].tolist(), batch["image"], batch["mask"],
                                   strict=True):
