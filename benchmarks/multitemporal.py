@@ -144,7 +144,17 @@ def train_lockstep(configs: list[tuple[str, str, str | None]], patches: Path, ru
     totals = {label: {"cpu": 0.0, "wall": 0.0} for label, _, _ in configs}
     info: dict[str, dict] = {}
     done, last_round = 0, None
-    for epoch in range(1, epochs + 1):
+    if not fresh:  # continue: skip the epochs every run already has, keep their cost
+        done = min(_completed_epochs(runs / model) for _, model, _ in configs)
+        previous = runs.parent / "training.csv"
+        if previous.exists():
+            old = pd.read_csv(previous, index_col=0)
+            for label in totals:
+                if label in old.index:
+                    totals[label] = {"cpu": float(old.loc[label, "train CPU s"]),
+                                     "wall": float(old.loc[label, "train wall s"])}
+        print(f"continuing from epoch {done}")
+    for epoch in range(done + 1, epochs + 1):
         now = dt.datetime.now(dt.UTC)
         if deadline is not None and last_round is not None and now + last_round > deadline:
             print(f"{now:%H:%M:%S} UTC: round {epoch} would end after the deadline "
@@ -166,12 +176,19 @@ def train_lockstep(configs: list[tuple[str, str, str | None]], patches: Path, ru
               f"{last_round.total_seconds():.0f} s: " + ", ".join(
                   f"{lb} loss {info[lb]['train_loss']:.4f}/{info[lb]['val_loss']:.4f}"
                   for lb, _, _ in configs), flush=True)
+    if not info and not fresh and (runs.parent / "training.csv").exists():
+        return done, pd.read_csv(runs.parent / "training.csv", index_col=0)
     table = pd.DataFrame({lb: {"params": info[lb]["parameters"], "n_train": info[lb]["n_train"],
                                "best epoch": info[lb]["best_epoch"],
                                "train CPU s": round(totals[lb]["cpu"]),
                                "train wall s": round(totals[lb]["wall"])}
                           for lb, _, _ in configs if lb in info}).T
     return done, table
+
+
+def _completed_epochs(run: Path) -> int:
+    history = run / "history.csv"
+    return len(pd.read_csv(history)) if history.exists() else 0
 
 
 # ------------------------------------------------------------------- bootstrap
