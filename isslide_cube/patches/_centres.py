@@ -72,7 +72,7 @@ def _union_per_tile(mask):
     import itertools
 
     import dask.array as da
-    from dask._task_spec import List, Task
+    from dask.task_spec import List, Task
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 

@@ -68,7 +68,7 @@ class _ChunkTasks:
 
     def node(self, block: tuple[int, ...]):
         """The chunk ``block``: its (fused) task when only one group uses it, else a reference."""
-        from dask._task_spec import Alias, Task, TaskRef
+        from dask.task_spec import Alias, Task, TaskRef
 
         key = (self.array.name, *block)
         if self.uses.get(block, 0) != 1:
@@ -93,7 +93,7 @@ def _windows_from_chunks(data, windows: list[tuple[int, int, int, int]], size: i
     of thousands of windows.
     """
     import dask.array as da
-    from dask._task_spec import List, Task
+    from dask.task_spec import List, Task
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
