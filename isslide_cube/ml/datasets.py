@@ -138,10 +138,12 @@ def _chunk_size(ds: xr.Dataset) -> int:
 
 
 class ChunkReader:
-    """Reads whole sample chunks of a patches dataset, one aligned read per chunk.
+    """Reads whole sample chunks of a patches dataset through xbatcher, one aligned read each.
 
-    Chunk ``k`` is the ``isel`` of samples ``[k * chunk, (k + 1) * chunk)``: one
-    decode per variable, no partial chunk. A store given by its path is read
+    The ``xbatcher.BatchGenerator`` window spans one chunk along ``sample`` and the
+    full band/y/x extent, so ``generator[k]`` is exactly chunk ``k``: one decode per
+    variable, no partial chunk. xbatcher drops a trailing partial window, so the
+    last, shorter chunk is a plain ``isel``. A store given by its path is read
     through a dask-free view (``xr.open_zarr(chunks=None)``, the same CF decoding
     as ``open_patches``): a dask graph per chunk costs more than its decode. Reads
     are thread safe (the prefetch threads of :class:`ChunkCache` call them).
@@ -159,8 +161,13 @@ class ChunkReader:
     def __init__(self, ds: xr.Dataset | None, chunk: int, path: str | None = None):
         if path is not None:  # a plain lazily indexed view: no dask in the hot path
             ds = _raw_view(path)
+        import xbatcher
+
         data = ds[[schema.INTERFEROGRAM, schema.MASK]].reset_coords(drop=True)
         self.data, self.chunk, self.n = data, chunk, data.sizes[schema.SAMPLE]
+        dims = {d: data.sizes[d] for d in schema.PATCH_DIMS}
+        dims[schema.SAMPLE] = min(chunk, self.n)
+        self.generator = xbatcher.BatchGenerator(data, input_dims=dims, preload_batch=False)
         self.reads = 0  # chunks decoded by this reader (tests and benchmarks count them)
         self._lock = threading.Lock()
 
@@ -171,7 +178,10 @@ class ChunkReader:
         """Chunk ``k`` as (interferogram (m, 2, H, W) float32, mask (m, H, W) uint8)."""
         with self._lock:
             self.reads += 1
-        part = self.data.isel({schema.SAMPLE: slice(k * self.chunk, (k + 1) * self.chunk)})
+        if k < len(self.generator):
+            part = self.generator[k]
+        else:
+            part = self.data.isel({schema.SAMPLE: slice(k * self.chunk, self.n)})
         # a dask-backed dataset handed in: never a cluster behind the caller's back
         part = part.compute(scheduler="synchronous")
         ifg = part[schema.INTERFEROGRAM].transpose(*schema.PATCH_DIMS).values

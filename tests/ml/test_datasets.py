@@ -231,3 +231,21 @@ def test_reader_decodes_like_open_patches(tmp_path, store):
     ifg, mask = ChunkReader(None, 16, str(path)).read(0)
     np.testing.assert_array_equal(ifg, want.interferogram.values[:16].astype(np.float32))
     np.testing.assert_array_equal(mask, want["mask"].values[:16])
+
+
+def test_reader_is_an_xbatcher_window_per_chunk(patches_store, store):
+    """Chunk k is xbatcher's window k (one whole chunk along sample); the trailing
+    partial chunk, which xbatcher drops, is still read."""
+    import xbatcher
+
+    from isslide_cube.ml.datasets import ChunkReader
+
+    reader = ChunkReader(None, 16, str(patches_store))
+    assert isinstance(reader.generator, xbatcher.BatchGenerator)
+    n = store.sizes["sample"]
+    assert len(reader) == -(-n // 16) and len(reader.generator) == n // 16
+    for k in range(len(reader)):
+        ifg, mask = reader.read(k)
+        sl = slice(k * 16, min((k + 1) * 16, n))
+        np.testing.assert_array_equal(ifg, store.interferogram.values[sl].astype(np.float32))
+        np.testing.assert_array_equal(mask, store["mask"].values[sl])
