@@ -25,8 +25,10 @@ the same number of epochs. ``--jobs`` processes train at once, each with
     .venv/bin/python -m benchmarks.multitemporal --quick          # tiny preset, 2 epochs
     .venv/bin/python -m benchmarks.multitemporal --preset small --epochs 8
     nice -n 19 .venv/bin/python -m benchmarks.multitemporal \\
-        --patches /tmp/bench/paper_patches.zarr --max-train 0 --epochs 6 --deadline 00:15 \\
-        --models resunet early_fusion_resunet convgru_unet --out /tmp/mt_paper
+        --patches /tmp/bench/paper_patches.zarr --epochs 8 --deadline 00:15 --jobs 2 \\
+        --scope split --train-locations 10 --out /tmp/mt_paper     # RESULTS.md, 3 epochs
+    # then the repetition criterion on every interferogram at the evaluation locations:
+    ... --skip-train --scope locations --models resunet convgru_unet --out /tmp/mt_paper
 """
 
 from __future__ import annotations
