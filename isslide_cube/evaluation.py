@@ -522,8 +522,13 @@ def _device(device: str) -> str:
 
 
 def predict_run(run_dir: str | Path, patches: Any, *, device: str = "auto",
-                batch_size: int = 32) -> tuple[np.ndarray, dict[str, Any]]:
-    """Probabilities (n, H, W) of ``RUN_DIR/best.pt`` on a patches dataset, and the run config."""
+                batch_size: int = 32, split: str | None = None,
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Probabilities (n, H, W) of ``RUN_DIR/best.pt`` on a patches dataset, and the run config.
+
+    With ``split``, only that split's samples are predicted (store order), their
+    temporal stacks drawn from the whole store; without it, every sample of ``patches``.
+    """
     from isslide_cube.ml.inference import predict_patches
     from isslide_cube.ml.training import load_run
 
@@ -531,7 +536,7 @@ def predict_run(run_dir: str | Path, patches: Any, *, device: str = "auto",
     model, config = load_run(run_dir, checkpoint="best", device=device)
     temporal = config.get("temporal")
     prob = predict_patches(model, patches, batch_size=batch_size, device=device,
-                           temporal=temporal,
+                           temporal=temporal, split=split,
                            validity=None if temporal else bool(config.get("validity")))
     return np.asarray(prob, dtype=np.float32), dict(config)
 
@@ -589,7 +594,8 @@ def evaluate_run(run_dir: str | Path, patches: str | Path | Any, split: str = "e
     probs: dict[str, np.ndarray] = {}
     written: list[Path] = []
     for run in (run_dir, *compare):
-        prob, config = predict_run(run, sel, device=device, batch_size=batch_size)
+        # the whole store: a temporal run's stack members may lie in other splits
+        prob, config = predict_run(run, ds, device=device, batch_size=batch_size, split=split)
         label = model_label(config)
         if label in results:  # two runs of the same model: tell them apart
             label = f"{label} ({Path(run).name})"

@@ -208,11 +208,12 @@ def run_paper(patches: str | Path, out: str | Path, quick: bool = False,
             _mark_done(train(store, out / name, **run, **common))
     log.info("training took %.0f s", time.perf_counter() - t0)
 
-    sel = select_split(open_patches(store), "eval")
+    ds = open_patches(store)
+    sel = select_split(ds, "eval")
     mask = sel["mask"].load()
     results, probs = {}, {}
     for conf, _ in confs:
-        prob, config = predict_run(out / conf.slug, sel, device=device)
+        prob, config = predict_run(out / conf.slug, ds, device=device, split="eval")
         res = evaluate(prob, mask)
         write_metrics(out / conf.slug, res, split="eval", patches=store, config=config)
         results[conf.label], probs[conf.label] = res, prob

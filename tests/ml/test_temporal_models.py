@@ -137,3 +137,23 @@ def test_train_and_resume_with_the_trainer(store, tmp_path):
     prob = predict_patches(model, patches, temporal="start")
     assert prob.shape == (patches.sizes[schema.SAMPLE], 16, 16)
     assert np.isfinite(prob).all() and (prob >= 0).all() and (prob <= 1).all()
+
+    # one split's samples, with stack members from the whole store (evaluate_run's path)
+    from isslide_cube.evaluation import predict_run
+
+    is_eval = np.asarray(patches[schema.SPLIT].values, dtype=object).astype(str) == "eval"
+    on_eval = predict_patches(model, patches, temporal="start", split="eval")
+    np.testing.assert_allclose(on_eval, prob[is_eval], atol=1e-6)
+    via_run, _ = predict_run(run, patches, device="cpu", split="eval")
+    np.testing.assert_allclose(via_run, on_eval, atol=1e-6)
+    # members in another split: relabel every other eval sample; a pre-selected split
+    # would lose those members, the whole store keeps them
+    labels = np.where(is_eval, "eval", "train").astype(object)
+    labels[np.flatnonzero(is_eval)[1::2]] = "unused"
+    mixed = patches.assign_coords({schema.SPLIT: (schema.SAMPLE, labels)})
+    keep = labels == "eval"
+    whole = predict_patches(model, mixed, temporal="start", split="eval")
+    np.testing.assert_allclose(whole, prob[keep], atol=1e-6)
+    cut = predict_patches(model, mixed.isel({schema.SAMPLE: np.flatnonzero(keep)}),
+                          temporal="start")
+    assert np.abs(cut - whole).max() > 1e-4
