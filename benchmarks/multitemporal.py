@@ -42,6 +42,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,16 @@ def _children_rss_mib() -> float:
 
 def _label(model: str, temporal: str) -> str:
     return "resunet (single)" if model == "resunet" else f"{model} ({temporal})"
+
+
+class Config(NamedTuple):
+    """One compared run: table label, run folder name, model, temporal spec, network size."""
+
+    label: str
+    name: str
+    model: str
+    temporal: str | None
+    model_kwargs: dict
 
 
 # ------------------------------------------------------------------ worker tasks
@@ -138,16 +149,20 @@ def _run_all(fn, tasks: list[tuple], jobs: int, threads: int) -> list[dict]:
 
 
 # --------------------------------------------------------------------- training
-def train_lockstep(configs: list[tuple[str, str, str | None]], patches: Path, runs: Path, *,
+def train_lockstep(configs: list[Config], patches: Path, runs: Path, *,
                    epochs: int, deadline: dt.datetime | None, jobs: int, threads: int,
                    common: dict, fresh: bool) -> tuple[int, pd.DataFrame]:
-    """Train every model one epoch at a time (equal epochs whatever stops the loop)."""
-    order = sorted(configs, key=lambda c: -COST.get(c[1], 1.0))
-    totals = {label: {"cpu": 0.0, "wall": 0.0} for label, _, _ in configs}
+    """Train every model one epoch at a time (equal epochs whatever stops the loop).
+
+    With ``fresh=False`` (``--continue``) a run that already has an epoch is not
+    trained again for it, so a model can be added to a finished comparison.
+    """
+    order = sorted(configs, key=lambda c: -COST.get(c.model, 1.0) * c.model_kwargs["width"] ** 2)
+    totals = {c.label: {"cpu": 0.0, "wall": 0.0} for c in configs}
     info: dict[str, dict] = {}
     done, last_round = 0, None
     if not fresh:  # continue: skip the epochs every run already has, keep their cost
-        done = min(_completed_epochs(runs / model) for _, model, _ in configs)
+        done = min(_completed_epochs(runs / c.name) for c in configs)
         previous = runs.parent / "training.csv"
         if previous.exists():
             old = pd.read_csv(previous, index_col=0)
@@ -163,29 +178,34 @@ def train_lockstep(configs: list[tuple[str, str, str | None]], patches: Path, ru
                   f"({last_round.total_seconds():.0f} s per round); stopping at {done} epochs")
             break
         t = time.perf_counter()
-        tasks = [({**common, "patches": patches, "run_dir": runs / model, "model": model,
-                   "temporal": temporal, "epochs": epoch,
+        todo = [c for c in order if fresh or _completed_epochs(runs / c.name) < epoch]
+        tasks = [({**common, "patches": patches, "run_dir": runs / c.name, "model": c.model,
+                   "temporal": c.temporal, "model_kwargs": c.model_kwargs, "epochs": epoch,
                    "overwrite": fresh and epoch == 1, "resume": not (fresh and epoch == 1)},)
-                 for label, model, temporal in order]
-        for (label, _, _), r in zip(order, _run_all(_train_task, tasks, jobs, threads),
-                                    strict=True):
-            totals[label]["cpu"] += r["cpu"]
-            totals[label]["wall"] += r["wall"]
-            info[label] = r
+                 for c in todo]
+        for c, r in zip(todo, _run_all(_train_task, tasks, jobs, threads), strict=True):
+            totals[c.label]["cpu"] += r["cpu"]
+            totals[c.label]["wall"] += r["wall"]
+            info[c.label] = r
         done = epoch
         last_round = dt.timedelta(seconds=time.perf_counter() - t)
         print(f"{dt.datetime.now(dt.UTC):%H:%M:%S} UTC: epoch {epoch} done in "
               f"{last_round.total_seconds():.0f} s: " + ", ".join(
                   f"{lb} loss {info[lb]['train_loss']:.4f}/{info[lb]['val_loss']:.4f}"
-                  for lb, _, _ in configs), flush=True)
-    if not info and not fresh and (runs.parent / "training.csv").exists():
-        return done, pd.read_csv(runs.parent / "training.csv", index_col=0)
-    table = pd.DataFrame({lb: {"params": info[lb]["parameters"], "n_train": info[lb]["n_train"],
-                               "best epoch": info[lb]["best_epoch"],
-                               "train CPU s": round(totals[lb]["cpu"]),
-                               "train wall s": round(totals[lb]["wall"])}
-                          for lb, _, _ in configs if lb in info}).T
-    return done, table
+                  for lb in (c.label for c in todo)), flush=True)
+    previous = runs.parent / "training.csv"
+    old = pd.read_csv(previous, index_col=0) if not fresh and previous.exists() else None
+    rows = {}
+    for c in configs:
+        if c.label in info:
+            r = info[c.label]
+            rows[c.label] = {"params": r["parameters"], "n_train": r["n_train"],
+                             "best epoch": r["best_epoch"],
+                             "train CPU s": round(totals[c.label]["cpu"]),
+                             "train wall s": round(totals[c.label]["wall"])}
+        elif old is not None and c.label in old.index:  # not trained again: its earlier row
+            rows[c.label] = old.loc[c.label].to_dict()
+    return done, pd.DataFrame(rows).T
 
 
 def _completed_epochs(run: Path) -> int:
@@ -326,6 +346,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="tiny preset, 2 epochs")
     p.add_argument("--models", nargs="+", default=None, choices=ALL_MODELS)
     p.add_argument("--width", type=int, default=8)
+    p.add_argument("--wide-single", type=int, default=0, metavar="WIDTH",
+                   help="also train the single ResUNet at this width (e.g. 15: about the "
+                        "ConvGRU's parameter count), to tell temporal input from capacity")
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--lr", type=float, default=None, help="default: the quick preset's (1e-3)")
     p.add_argument("--max-train", type=int, default=None,
@@ -365,9 +388,14 @@ def main(argv: list[str] | None = None) -> None:
     location = np.asarray(patches.location.values).astype(np.int64)
 
     models = args.models or (list(ALL_MODELS) if args.patches is None else list(ALL_MODELS[:3]))
-    configs = [(_label(m, args.temporal), m, None if m == "resunet" else args.temporal)
-               for m in ALL_MODELS if m in models]
     # one network size for every model, so the comparison is about the input, not the width
+    size = {"width": args.width, "depth": args.depth}
+    configs = [Config(_label(m, args.temporal), m, m, None if m == "resunet" else args.temporal,
+                      size) for m in ALL_MODELS if m in models]
+    if args.wide_single:  # the single model at the temporal models' parameter count
+        configs.insert(1, Config(f"resunet (single, width {args.wide_single})",
+                                 f"resunet_w{args.wide_single}", "resunet", None,
+                                 {**size, "width": args.wide_single}))
     common = {"preset": "quick", "lr": args.lr, "batch_size": 8, "seed": args.seed,
               "model_kwargs": {"width": args.width, "depth": args.depth}, "device": "cpu",
               "max_train_samples": (10**9 if args.max_train == 0 else args.max_train)}
@@ -396,10 +424,11 @@ def main(argv: list[str] | None = None) -> None:
              "train": np.flatnonzero(np.isin(location, train_locs))}
     pred_dir = out / "predictions"
     pred_dir.mkdir(exist_ok=True)
-    tasks = [(str(runs / model), str(patches_path), idx,
-              side if args.scope == "split" or side == "train" else None, str(pred_dir / f"{model}_{side}.npz"))
+    tasks = [(str(runs / c.name), str(patches_path), idx,
+              side if args.scope == "split" or side == "train" else None,
+              str(pred_dir / f"{c.name}_{side}.npz"))
              for side, idx in sides.items()
-             for _, model, _ in sorted(configs, key=lambda c: -COST.get(c[1], 1.0))]
+             for c in sorted(configs, key=lambda c: -COST.get(c.model, 1.0))]
     t = time.perf_counter()
     pred_info = _run_all(_predict_task, tasks, args.jobs, args.threads)
     print(f"predictions ({args.scope}): {time.perf_counter() - t:.0f} s wall, CPU "
@@ -407,8 +436,8 @@ def main(argv: list[str] | None = None) -> None:
 
     results, preds, rows = {}, {}, {}
     for side in sides:
-        for label, model, _ in configs:
-            with np.load(pred_dir / f"{model}_{side}.npz") as f:
+        for label, name in ((c.label, c.name) for c in configs):
+            with np.load(pred_dir / f"{name}_{side}.npz") as f:
                 prob, sample = f["prob"], f["sample"]
             preds[(side, label)] = (prob, sample)
             keep = split[sample] == side
@@ -431,7 +460,7 @@ def main(argv: list[str] | None = None) -> None:
     # paired bootstrap over evaluation locations
     base = "resunet (single)"
     hists, dice = {}, {}
-    for label, _, _ in configs:
+    for label in (c.label for c in configs):
         prob, sample = preds[("eval", label)]
         keep = split[sample] == "eval"
         loc_eval = location[sample[keep]]
@@ -452,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # the repetition criterion on every interferogram of the evaluation locations
     if args.scope == "locations":
-        for label, _, _ in configs:
+        for label, name in ((c.label, c.name) for c in configs):
             prob, sample = preds[("eval", label)]
             coords = pd.DataFrame({"location": location[sample],
                                    "start_date": np.asarray(patches.start_date.values)[sample],
@@ -460,7 +489,7 @@ def main(argv: list[str] | None = None) -> None:
                                    "split": split[sample]})
             thr = results[("eval", label)].threshold
             rep = repetition_counts(prob, patches.mask.isel(sample=sample).values, coords, thr)
-            rep.to_csv(out / f"repetition_{label.split()[0]}.csv")
+            rep.to_csv(out / f"repetition_{name}.csv")
             print(f"\nRepetition criterion, {label}, threshold {thr:.3g} (its F1-optimal on "
                   f"eval); {len(sample):,} interferogram patches at the {eval_locs.size} "
                   "evaluation locations\n")
