@@ -47,7 +47,7 @@ One concern per module, all private; import from :mod:`isslide_cube.cube`.
   tiling, then the done-marker);
 - ``_mask``: the annotations rasterized into ``mask`` and ``move_id``;
 - ``_open``: :func:`open_cube`, :func:`open_annotations`;
-- ``_store``: internal names and root attributes shared by all of them.
+- ``_store``: internal names, root attributes and the per-interferogram job shared by all of them.
 
 Examples
 --------
@@ -59,6 +59,8 @@ Examples
 
 from isslide_cube.cube._build import BuildSummary, build_cube
 from isslide_cube.cube._open import open_annotations, open_cube
+
+# Private helpers that tests/cube exercise directly (the tiling-aware reader).
 from isslide_cube.cube._store import (
     ANNOTATED,
     ANNOTATIONS_FILE,
@@ -69,10 +71,9 @@ from isslide_cube.cube._store import (
     DONE,
     INTERNAL_VARS,
     ZSTD_LEVEL,
+    _Job,  # noqa: F401
 )
-
-# Private helpers that tests/cube exercise directly (the tiling-aware reader).
-from isslide_cube.cube._write import _chunk_rows, _Job, _tile_height  # noqa: F401
+from isslide_cube.cube._write import _chunk_rows, _tile_height  # noqa: F401
 
 __all__ = [
     "ANNOTATED",

@@ -24,9 +24,9 @@ from isslide_cube import schema
 from isslide_cube.cube._mask import _shapes_by_pair
 from isslide_cube.cube._plan import _Plan, _plan
 from isslide_cube.cube._resume import _store_state, _todo
-from isslide_cube.cube._store import ANNOTATED, CRASH_ENV, DONE, _du, _set_attrs
+from isslide_cube.cube._store import ANNOTATED, CRASH_ENV, DONE, _du, _Job, _set_attrs
 from isslide_cube.cube._template import _write_template
-from isslide_cube.cube._write import _Job, _write_interferogram
+from isslide_cube.cube._write import _write_interferogram
 from isslide_cube.schema import CubeError, RawDataError
 
 log = logging.getLogger(__package__)
@@ -146,7 +146,7 @@ def build_cube(
         if store.exists():
             shutil.rmtree(store) if store.is_dir() else store.unlink()
         _write_template(plan)
-    todo = _todo(plan) if resumed else list(range(len(plan.items)))
+    todo = _todo(plan.store, plan.index) if resumed else list(range(len(plan.items)))
     log.info("building %s: %d of %d interferogram(s) to write", store, len(todo),
              len(plan.items))
     try:

@@ -18,7 +18,7 @@ from isslide_cube import schema
 
 if TYPE_CHECKING:
     from isslide_cube.cube._plan import _Plan
-    from isslide_cube.cube._write import _Job
+    from isslide_cube.cube._store import _Job
 
 
 def _shapes_by_pair(plan: _Plan) -> dict[tuple, list]:

@@ -14,14 +14,11 @@ import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from isslide_cube import schema
 from isslide_cube.cube._store import ATTR_TEMPLATE, DONE, _root_attrs
 from isslide_cube.schema import CubeError
-
-if TYPE_CHECKING:
-    from isslide_cube.cube._plan import _Plan
 
 log = logging.getLogger(__package__)
 
@@ -65,12 +62,12 @@ def _store_state(store: Path, fingerprint: str, overwrite: bool) -> str:
     return "resume" if attrs.get(ATTR_TEMPLATE) else "fresh"
 
 
-def _todo(plan: _Plan) -> list[int]:
+def _todo(store: Path, index: list[tuple[int, int]]) -> list[int]:
+    """Positions in ``index`` (start date, delay) of the interferograms not yet written."""
     import zarr
 
-    done = zarr.open_array(plan.store / DONE, mode="r", zarr_format=3)[...]
-    todo = [k for k, (i, j) in enumerate(plan.index) if done[i, j] != 1]
-    log.info("resuming %s: %d interferogram(s) already written", plan.store,
-             len(plan.index) - len(todo))
+    done = zarr.open_array(store / DONE, mode="r", zarr_format=3)[...]
+    todo = [k for k, (i, j) in enumerate(index) if done[i, j] != 1]
+    log.info("resuming %s: %d interferogram(s) already written", store, len(index) - len(todo))
     return todo
 

@@ -43,3 +43,20 @@ def _set_attrs(store: Path, attrs: dict[str, Any]) -> None:
 def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
+
+class _Job:
+    """The arguments of one interferogram's task, opaque to Dask (it does not traverse them)."""
+
+    __slots__ = ("store", "item", "i", "j", "grid", "shapes", "chunk", "align", "all_touched")
+
+    def __init__(self, store: str, item: Any, i: int, j: int, grid: Any, shapes: list | None,
+                 chunk: int, align: bool, all_touched: bool) -> None:
+        self.store, self.item, self.i, self.j, self.grid = store, item, i, j, grid
+        self.shapes, self.chunk, self.align, self.all_touched = shapes, chunk, align, all_touched
+
+    def __getstate__(self) -> tuple:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple) -> None:
+        for k, v in zip(self.__slots__, state, strict=True):
+            setattr(self, k, v)

@@ -10,7 +10,14 @@ import pandas as pd
 import xarray as xr
 
 from isslide_cube import schema as s
-from isslide_cube.patches._common import _check_size, _compute, _crs, _require_mask, _transform
+from isslide_cube.patches._common import (
+    _check_size,
+    _ChunkTasks,
+    _compute,
+    _crs,
+    _require_mask,
+    _transform,
+)
 
 log = logging.getLogger("isslide_cube.patches")
 
@@ -72,11 +79,10 @@ def _union_per_tile(mask):
     import itertools
 
     import dask.array as da
-    from dask.task_spec import List, Task
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
+    from dask.task_spec import List, Task
 
-    from isslide_cube.patches._extract import _ChunkTasks
 
     ns, nd, ny, nx = mask.numblocks
     stack = list(itertools.product(range(ns), range(nd)))

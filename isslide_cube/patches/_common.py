@@ -67,3 +67,35 @@ def _compute(obj: Any, client: Any = None, progress: bool = False) -> Any:
         with ProgressBar():
             return dask.compute(obj)[0]
     return dask.compute(obj)[0]
+
+
+class _ChunkTasks:
+    """The tasks that make the chunks of a dask array, to nest inside coarser tasks.
+
+    A distributed scheduler spends milliseconds of CPU on every task (scheduling,
+    messages, bookkeeping), more than reading one 500 px chunk of a cube costs.
+    A task that reads and reduces many chunks therefore carries each chunk's
+    task inside it (a nested task-spec ``Task``, run in place) instead of
+    depending on one graph key per chunk: the graph shrinks to one task per
+    group of chunks, and each chunk is still read once. A chunk wanted by more
+    than one group stays a key of its own (read once, shared).
+    """
+
+    def __init__(self, data, uses: dict[tuple, int]):
+        import dask
+
+        (self.array,) = dask.optimize(data)  # linear chains (read, isel) fused per chunk
+        self.graph = self.array.__dask_graph__()
+        self.uses = uses
+
+    def node(self, block: tuple[int, ...]):
+        """The chunk ``block``: its (fused) task when only one group uses it, else a reference."""
+        from dask.task_spec import Alias, Task, TaskRef
+
+        key = (self.array.name, *block)
+        if self.uses.get(block, 0) != 1:
+            return TaskRef(key)
+        node = self.graph[key]
+        while isinstance(node, Alias):  # optimisation leaves key -> fused key aliases
+            node = self.graph[node.target]
+        return node if isinstance(node, Task) else TaskRef(key)
