@@ -157,6 +157,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--overwrite", action="store_true", help="replace a different run in RUN_DIR")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--amp", action="store_true",
+                   help="mixed precision (bfloat16 autocast) on CUDA; ignored on the CPU")
+    p.add_argument("--compile", action="store_true",
+                   help="capture each training step as CUDA graphs "
+                        "(torch.compile mode='reduce-overhead'): for a launch-bound GPU")
     p.set_defaults(handler=_cmd_train)
 
 
@@ -164,7 +169,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     common = dict(preset=args.preset, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                   num_workers=args.num_workers, weights=args.weights, temporal=args.temporal,
                   resume=args.resume, overwrite=args.overwrite, device=args.device,
-                  progress=True)
+                  amp=args.amp, compile=args.compile, progress=True)
     if len(args.model) == 1 and len(args.seed) == 1:
         from isslide_cube.ml.training import train
 

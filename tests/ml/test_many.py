@@ -172,7 +172,7 @@ def test_cli_trains_every_model_with_every_seed(patches_store, tmp_path, capsys)
     assert "--resume" in capsys.readouterr().err
     assert cli.main(["train", str(patches_store), str(run), "--model", "unet", "unet"]) == 2
     assert "duplicate" in capsys.readouterr().err
-    # one model and one seed: today's single folder, no sub-folder
+    # one model and one seed: today's single folder, no sub-folder (--amp: ignored on the CPU)
     assert cli.main(["train", str(patches_store), str(tmp_path / "one"), "--model", "unet",
-                     "--epochs", "1", "--device", "cpu", "--seed", "3"]) == 0
+                     "--epochs", "1", "--device", "cpu", "--seed", "3", "--amp"]) == 0
     assert json.loads((tmp_path / "one" / "config.json").read_text())["seed"] == 3
