@@ -111,10 +111,13 @@ class ChunkPlan:
 
     ``step[pos]`` is the place of dataset position ``pos`` in the epoch's order;
     ``first`` lists the chunks in the order of their first use (at ``first_step``);
-    ``last_step[k]`` is the last step that needs chunk ``k``.
+    ``last_step[k]`` is the last step that needs chunk ``k``; ``after`` lists the
+    chunks the next epoch will likely need first (read ahead as this one ends, so
+    an epoch does not start by waiting for a whole buffer of chunks).
     """
 
-    def __init__(self, order: np.ndarray, chunk_of: np.ndarray):
+    def __init__(self, order: np.ndarray, chunk_of: np.ndarray,
+                 after: np.ndarray | None = None):
         self.step = np.empty(len(order), np.int64)
         self.step[order] = np.arange(len(order))
         seq = chunk_of[order]
@@ -124,6 +127,8 @@ class ChunkPlan:
         _, last_rev = np.unique(seq[::-1], return_index=True)
         self.last_step = dict(zip(chunks.tolist(), (len(seq) - 1 - last_rev).tolist(),
                                   strict=True))
+        self.after = np.zeros(0, np.int64) if after is None else np.asarray(after, np.int64)
+        self.keep = set(self.after.tolist())  # not dropped after their last step here
 
 
 class ChunkCache:
@@ -136,8 +141,10 @@ class ChunkCache:
     is decoded once per epoch and at most about ``2 * ahead`` stay decoded. Any
     other access pattern (no plan, random access, another sampler) turns the plan
     off until the next one and falls back to a least-recently-used cache of
-    ``capacity`` chunks without read-ahead. Only when reads happen depends on the
-    plan, never what a chunk holds.
+    ``capacity`` chunks without read-ahead. As the plan runs out, the read-ahead
+    goes on with the plan's ``after`` chunks (the next epoch's first ones), which
+    are then kept for it. Only when reads happen depends on the plan, never what
+    a chunk holds.
     """
 
     def __init__(self, read: Any, capacity: int, ahead: int, threads: int = 2):
@@ -172,13 +179,17 @@ class ChunkCache:
         if self.following:
             self.last = int(steps.max())
             i = int(np.searchsorted(self.plan.first_step, self.last, side="right"))
-            for k in self.plan.first[i:i + self.ahead].tolist():
+            upcoming = self.plan.first[i:i + self.ahead].tolist()
+            upcoming += self.plan.after[:self.ahead - len(upcoming)].tolist()
+            for k in upcoming:
                 self._submit(k)
         out = {k: f.result() for k, f in futures.items()}
         for k in chunks:
             self.chunks.move_to_end(k)
         if self.following:  # done with a chunk after its last step
-            for k in [k for k in self.chunks if self.plan.last_step.get(k, -1) <= self.last]:
+            done = [k for k in self.chunks
+                    if self.plan.last_step.get(k, -1) <= self.last and k not in self.plan.keep]
+            for k in done:
                 del self.chunks[k]
         else:
             while len(self.chunks) > self.capacity:

@@ -14,7 +14,8 @@ only (:class:`~isslide_cube.ml.chunks.ChunkReader`) and either
   order (:class:`~isslide_cube.ml.chunks.ChunkPlan`), decodes the next chunks in
   background threads while the current ones are served and drops each chunk after
   its last use (:class:`~isslide_cube.ml.chunks.ChunkCache`): each chunk is read
-  once per epoch (per worker process).
+  once per epoch (per worker process). As an epoch ends it reads the next epoch's
+  first chunks, so the next one does not start by waiting for a whole buffer.
 
 A DataLoader fetches a whole batch through :meth:`PatchDataset.__getitems__`: one
 gather, the augmentation and the encoding vectorised over the batch, with the
@@ -253,7 +254,11 @@ class PatchDataset(torch.utils.data.Dataset):
             return None
         key = (sampler.seed, sampler.epoch, sampler.shuffle)
         if self._plan is None or self._plan[0] != key:
-            self._plan = (key, ChunkPlan(sampler.order(), sampler.chunk_of))
+            # the next epoch's first chunks, read ahead as this one ends (an epoch loop
+            # steps the sampler's epoch by one; another order only wastes those reads)
+            then = ChunkPlan(sampler.order(sampler.epoch + 1), sampler.chunk_of).first
+            self._plan = (key, ChunkPlan(sampler.order(), sampler.chunk_of,
+                                         after=then[:self.buffer_chunks]))
         self._cache.set_plan(self._plan[1])
         return self._plan[1]
 
@@ -269,10 +274,10 @@ class PatchDataset(torch.utils.data.Dataset):
         h, w = self.patch_shape
         ifg = np.empty((len(idx), 2, h, w), np.float32)
         mask = np.empty((len(idx), h, w), np.uint8)
-        for k, (c_ifg, c_mask) in chunks.items():
-            rows = np.flatnonzero(chunk_of == k)
-            local = idx[rows] - k * self.chunk
-            ifg[rows], mask[rows] = c_ifg[local], c_mask[local]
+        # sample by sample: one copy each (a fancy-indexed gather per chunk copies twice)
+        for j, (k, i) in enumerate(zip(chunk_of.tolist(), (idx % self.chunk).tolist(), strict=True)):
+            c_ifg, c_mask = chunks[k]
+            ifg[j], mask[j] = c_ifg[i], c_mask[i]
         return ifg, mask
 
     def _encode_batch(self, batch: dict[str, Any], pos: np.ndarray, epoch: int,
@@ -291,8 +296,8 @@ class PatchDataset(torch.utils.data.Dataset):
         self._chunk_reader()
         idx = int(self.indices[pos])
         ifg, mask = self._cache.get([idx // self.chunk])[idx // self.chunk]
-        local = idx % self.chunk
-        return {"interferogram": ifg[local], "mask": mask[local]}
+        local = idx % self.chunk  # copies: the cached chunk stays intact
+        return {"interferogram": ifg[local].copy(), "mask": mask[local].copy()}
 
     # ------------------------------------------------------------------- Dataset API
     def __len__(self) -> int:
@@ -328,8 +333,9 @@ class PatchDataset(torch.utils.data.Dataset):
         """The sampler that reads this dataset efficiently (chunk-aware when streaming).
 
         When streaming, the dataset follows this (latest) sampler's order: it reads
-        the next chunks ahead in background threads and drops each chunk after its
-        last use in the epoch (:class:`~isslide_cube.ml.chunks.ChunkCache`).
+        the next chunks ahead in background threads, into epoch ``e + 1`` as epoch
+        ``e`` ends, and drops each chunk after its last use in the epoch
+        (:class:`~isslide_cube.ml.chunks.ChunkCache`).
         """
         sampler = EpochSampler(len(self), chunk_of=self.chunk_of(), seed=seed, shuffle=shuffle,
                                buffer_chunks=self.buffer_chunks)
@@ -383,11 +389,11 @@ class EpochSampler(torch.utils.data.Sampler[int]):
     def __len__(self) -> int:
         return self.n
 
-    def order(self) -> np.ndarray:
-        """Dataset positions in this epoch's order."""
+    def order(self, epoch: int | None = None) -> np.ndarray:
+        """Dataset positions in the order of ``epoch`` (default: the current one)."""
         if not self.shuffle:
             return np.arange(self.n)
-        rng = np.random.default_rng((self.seed, self.epoch))
+        rng = np.random.default_rng((self.seed, self.epoch if epoch is None else int(epoch)))
         if self.chunk_of is None:
             return rng.permutation(self.n)
         chunks = rng.permutation(np.unique(self.chunk_of))
