@@ -11,9 +11,14 @@
      (``__getitems__``, the transforms vectorised over the batch as
      ``PatchDataset`` does); the best of them is the ceiling;
    * ``PatchDataset`` streaming (chunk-aware sampler, buffer of 4 chunks, chunks
-     read ahead in background threads) and in memory, each with ``num_workers`` 0
-     and 2 (rates over one epoch; the time to open the store, and to load it for
-     "in memory", is printed beside: it is paid once per run, not per epoch).
+     read ahead in background threads, into the next epoch as one ends) and in
+     memory, each with ``num_workers`` 0 and 2 (the time to open the store, and to
+     load it for "in memory", is printed beside: it is paid once per run, not per
+     epoch).
+   Rates are the median of ``--rounds`` interleaved rounds (this VM's speed swings
+   up to 2x within seconds); in each, every loader is made afresh, runs an untimed
+   warm-up epoch, then ``--epochs`` timed consecutive epochs (a training loop's
+   steady state).
    Every loader also reports its CPU seconds (all threads of this process and its
    workers), a measure that other jobs on the machine disturb less than rates.
 2. CPU seconds per training step and projected seconds per epoch for every model
@@ -196,52 +201,81 @@ def xbatcher_plain(path: Path) -> tuple[float, int, float]:
     return time.perf_counter() - t0, n, cpu_seconds() - cpu0
 
 
-def bench_loader(n: int, workdir: Path, repeat: int = 1) -> list[tuple[str, float, float, float]]:
-    """Rows (name, samples/s, peak MiB, CPU microseconds per sample), each the best of
-    ``repeat`` epochs (the one least disturbed by other jobs on the machine)."""
+def bench_loader(n: int, workdir: Path, rounds: int = 3,
+                 epochs: int = 3) -> list[tuple[str, float, float, float, float, float]]:
+    """Rows (name, samples/s, lowest and highest round's samples/s, peak MiB, CPU
+    microseconds per sample), rates the median of ``rounds`` interleaved rounds.
+
+    This VM's speed swings up to 2x between half-second windows (a fixed numpy loop
+    shows it), so every loader runs once per round, in turn, and the median round
+    counts. In a turn, each loader is made afresh and runs one untimed warm-up epoch,
+    then ``epochs`` timed consecutive epochs, the steady state of a training loop:
+    what a loader reads ahead for the next epoch is inside the timed span, and
+    nothing is read for free between turns. The plain BatchGenerator keeps no state
+    and takes about 10 s an epoch: one timed epoch a turn.
+    """
+    from isslide_cube.ml.transforms import augmentation
+
     path = write_store(random_patches(n), workdir / "random_patches.zarr")
-    rows = []
-
-    def record(name, epoch_fn, setup=None):
-        with PeakRSS() as mem:
-            t0 = time.perf_counter()
-            state = setup() if setup else None
-            once = time.perf_counter() - t0
-            runs = [epoch_fn(state, e) for e in range(repeat)]
-        seconds, count, cpu = min(runs, key=lambda r: r[0])
-        rows.append((name, count / seconds, mem.mib, cpu / count * 1e6))
-        what = "open + load" if "in memory" in name else "open"
-        note = f"  (epoch {seconds:.2f} s; {what} {once:.2f} s once)" if setup else ""
-        print(f"  {name:<40} {count / seconds:7.0f} samples/s  {cpu / count * 1e6:6.0f} us CPU"
-              f"/sample  peak {mem.mib:5.0f} MiB" + note, flush=True)
-
-    record("xbatcher plain BatchGenerator (peer)", lambda _, e: xbatcher_plain(path))
     mem_ds = xr.open_zarr(path, chunks=None, consolidated=False).load()
     peer = NumpyDataset(mem_ds[schema.INTERFEROGRAM].values, mem_ds[schema.MASK].values)
     del mem_ds
     batched = NumpyBatchDataset(peer.ifg, peer.mask)
+
+    def numpy_epoch(dataset, workers):
+        return lambda _, e: time_loader(torch.utils.data.DataLoader(
+            dataset, batch_size=BATCH, shuffle=True, num_workers=workers))
+
+    def ours_setup(in_memory):
+        def setup():
+            ds = PatchDataset(path, split="train", transform=augmentation(), in_memory=in_memory)
+            return ds, ds.sampler(0)
+        return setup
+
+    def ours_epoch(workers):
+        def run(state, e):
+            ds, sampler = state
+            sampler.set_epoch(e)
+            ds.set_epoch(e)
+            return time_loader(torch.utils.data.DataLoader(ds, batch_size=BATCH, sampler=sampler,
+                                                           num_workers=workers))
+        return run
+
+    # (name, setup or None, epoch function, timed epochs a turn, warm-up epochs a turn)
+    loaders = [("xbatcher plain BatchGenerator (peer)", None, lambda _, e: xbatcher_plain(path),
+                1, 0)]
     for name, dataset in (("numpy in memory", peer), ("numpy in memory batched", batched)):
         for workers in (0, 2):
-            record(f"{name}, workers={workers} (peer)",
-                   lambda _, e, w=workers, d=dataset: time_loader(torch.utils.data.DataLoader(
-                       d, batch_size=BATCH, shuffle=True, num_workers=w)))
-    from isslide_cube.ml.transforms import augmentation
-
-    def epoch(state, e, workers):
-        ds, sampler = state
-        sampler.set_epoch(e)
-        ds.set_epoch(e)
-        return time_loader(torch.utils.data.DataLoader(ds, batch_size=BATCH, sampler=sampler,
-                                                       num_workers=workers))
-
+            loaders.append((f"{name}, workers={workers} (peer)", None,
+                            numpy_epoch(dataset, workers), epochs, 1))
     for in_memory in (False, True):
         for workers in (0, 2):
-            def setup(m=in_memory):
-                ds = PatchDataset(path, split="train", transform=augmentation(), in_memory=m)
-                return ds, ds.sampler(0)
             kind = "in memory" if in_memory else "streaming"
-            record(f"PatchDataset {kind}, workers={workers}",
-                   lambda state, e, w=workers: epoch(state, e, w), setup)
+            loaders.append((f"PatchDataset {kind}, workers={workers}", ours_setup(in_memory),
+                            ours_epoch(workers), epochs, 1))
+    turns: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name, *_ in loaders}
+    for r in range(rounds):
+        print(f"  round {r + 1} of {rounds}", flush=True)
+        for name, setup, run, k, warm in loaders:
+            with PeakRSS() as mem:
+                t0 = time.perf_counter()
+                state = setup() if setup else None
+                once = time.perf_counter() - t0
+                for e in range(warm):
+                    run(state, e)
+                runs = [run(state, e) for e in range(warm, warm + k)]
+                del state  # a dataset's read-ahead threads and chunks go with it
+            seconds, count, cpu = (sum(x[i] for x in runs) for i in range(3))
+            turns[name].append((count / seconds, cpu / count * 1e6, mem.mib, once))
+    rows = []
+    for name, *_ in loaders:
+        rates, cpus, peaks, onces = (np.array(v) for v in zip(*turns[name], strict=True))
+        rate, cpu = float(np.median(rates)), float(np.median(cpus))
+        rows.append((name, rate, float(rates.min()), float(rates.max()), float(peaks.max()), cpu))
+        once = f"  ({'open + load' if 'in memory' in name else 'open'} {np.median(onces):.2f} s " \
+               "once)" if "PatchDataset" in name else ""
+        print(f"  {name:<40} {rate:7.0f} samples/s [{rates.min():5.0f}-{rates.max():5.0f}]  "
+              f"{cpu:6.0f} us CPU/sample  peak {peaks.max():5.0f} MiB" + once, flush=True)
     return rows
 
 
@@ -355,8 +389,10 @@ def main(argv=None) -> None:
     parser.add_argument("--gpu-device", default="cuda",
                         help="device of the --gpu section (cpu: a smoke test, eager only)")
     parser.add_argument("--skip-loader", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="loader: epochs per loader, the best one reported (a busy machine)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="loader: interleaved rounds (the median counts)")
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="loader: consecutive epochs per loader and round")
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args(argv)
@@ -367,11 +403,12 @@ def main(argv=None) -> None:
           f"load {load:.1f}, torch {torch.__version__} with {torch.get_num_threads()} threads")
     if not args.skip_loader:
         n = 1000 if args.quick else 2000
-        print(f"\n1. loader, {n} random 100x100 patches, Zarr chunked by 256, batch {BATCH}"
-              + (f", best of {args.repeat} epochs" if args.repeat > 1 else ""))
+        print(f"\n1. loader, {n} random 100x100 patches, Zarr chunked by 256, batch {BATCH}; "
+              f"median of {args.rounds} interleaved rounds [lowest-highest round], "
+              f"a warm-up and {args.epochs} timed consecutive epochs a turn")
         with tempfile.TemporaryDirectory() as tmp:
-            rows = {name: (rate, cpu)
-                    for name, rate, _, cpu in bench_loader(n, Path(tmp), args.repeat)}
+            rows = {name: (rate, cpu) for name, rate, _, _, _, cpu
+                    in bench_loader(n, Path(tmp), args.rounds, args.epochs)}
         plain, plain_cpu = rows["xbatcher plain BatchGenerator (peer)"]
         best_peer = max(v[0] for k, v in rows.items() if k.startswith("numpy"))
         best_cpu = min(v[1] for k, v in rows.items() if k.startswith("numpy"))
