@@ -63,6 +63,20 @@ def _open_cube(cube_store: str | Path | xr.Dataset) -> xr.Dataset:
     return open_cube(cube_store)
 
 
+def _interferogram_codecs() -> list[Any]:
+    """Blosc LZ4 over byte-shuffled floats for the patches' coherence and phase.
+
+    Noisy float32 phase barely compresses; what matters is how fast training reads
+    it back. On the paper preset's patches (chunks of 256 x 2 x 100 x 100) zarr's
+    default, zstd without shuffle, keeps 1/1.11 of the bytes and decodes a chunk in
+    21-35 ms; LZ4 over shuffled bytes keeps 1/1.16 in 13-15 ms. The mask (mostly
+    zeros) stays on zarr's default zstd (1/46 against LZ4's 1/18).
+    """
+    from zarr.codecs import BloscCodec
+
+    return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
+
+
 def write_patches(cube_store: str | Path | xr.Dataset, out: str | Path, size: int = 100,
                   split: str | None = "paper", seed: int = 0, overwrite: bool = False,
                   client: Any = None, progress: bool = False, **split_kwargs: Any,
@@ -115,7 +129,8 @@ def write_patches(cube_store: str | Path | xr.Dataset, out: str | Path, size: in
     cube = _open_cube(cube_store)
     centres = move_centres(cube, size, client=client)
     patches = extract_patches(cube, size, centres)
-    encoding = {s.INTERFEROGRAM: {"chunks": (SAMPLE_CHUNK, len(patches[s.BAND]), size, size)},
+    encoding = {s.INTERFEROGRAM: {"chunks": (SAMPLE_CHUNK, len(patches[s.BAND]), size, size),
+                                  "compressors": _interferogram_codecs()},
                 s.MASK: {"chunks": (SAMPLE_CHUNK, size, size)}}
     message = ""
     if patches.sizes[s.SAMPLE] == 0:

@@ -42,6 +42,10 @@ def test_store_is_chunked_along_sample(written):
     stored = open_patches(written[0])
     assert stored[s.INTERFEROGRAM].encoding["chunks"] == (SAMPLE_CHUNK, 2, SIZE, SIZE)
     assert stored[s.MASK].encoding["chunks"] == (SAMPLE_CHUNK, SIZE, SIZE)
+    import zarr
+
+    codecs = zarr.open_array(written[0] / s.INTERFEROGRAM, mode="r").metadata.codecs
+    assert any(type(c).__name__ == "BloscCodec" and c.cname.value == "lz4" for c in codecs)
     train = stored.sel(sample=stored[s.SPLIT] == "train")  # coords are loaded: selection works
     assert train.sizes[s.SAMPLE] > 0
 
