@@ -257,9 +257,9 @@ def test_truth_ambiguity_replaces_the_flag():
 #: the deformation phase with its L-look noise only: without the Goldstein filter, which
 #: even on SNAP's single-look block (32 x 8 output px) keeps only 42-88 % of the peak of
 #: the tiny preset's moves (37-811 px; with it, no atmosphere: 2 of 6 within 20 %, errors
-#: 0.17-0.51), as SNAP's would, and without the turbulent atmosphere, whose residual
-#: around a move after the ring's plane is removed is as large as the unambiguous moves'
-#: signal (see benchmarks/RESULTS.md)
+#: 0.17-0.51), as SNAP's would, and without the atmosphere, whose residual around a move
+#: after the ring's plane is removed still adds a few tenths of a radian (see
+#: benchmarks/RESULTS.md)
 CLEAN = {"goldstein_alpha": 0.0, "atmosphere_std_range": (0.0, 0.0), "stratified_std": 0.0}
 
 

@@ -1,10 +1,22 @@
 """Per-acquisition tropospheric delay: turbulent power-law screen + stratified term.
 
-Each acquisition date gets (1) a turbulent delay screen with a Kolmogorov-like power
-spectrum ``P(k) ~ k**(-8/3)`` (Hanssen 2001, section 4.7) whose standard deviation is
-drawn uniformly in 0.5-3 cm, and (2) a height-correlated (stratified) delay
-``K * (h - h_ref)`` with ``K ~ N(0, 1e-5)`` m/m (about 1 cm per km of relief). An
+Each acquisition date gets (1) a turbulent delay screen with a power-law spectrum
+``P(k) ~ k**(-3)`` whose standard deviation, at the 300 km outer scale, is drawn
+uniformly in 0.5-2 cm, and (2) a height-correlated (stratified) delay
+``K * (h - h_ref)`` with ``K ~ N(0, 5e-6)`` m/m (5 mm per km of relief). An
 interferogram sees the difference of its two dates' delays.
+
+Calibration: Emardson et al. (2003, JGR 108(B5), from GPS zenith delays) give the
+standard deviation of an interferogram's delay between two points ``L`` km apart
+and ``H`` km apart in height as ``c L**0.5 + k H`` with ``c ~ 2.5 mm`` and ``k ~ 4.8
+mm``. A square-root structure function is a 2-D spectrum ``k**-3``, between
+Hanssen's (2001, section 4.7) -8/3 and -11/3 regimes. With ``P ~ k**-3`` the
+structure function of one screen is ``D(r) = 4 pi std**2 r / L0``, so the stds drawn
+here give interferograms with ``c`` between 1.4 and 5.8 mm per square-root km along
+the line of sight (median 3.7; Emardson's 2.5 mm zenith is 3.2 mm slant at 39 deg),
+a C-band phase of 0.3-1.3 rad between points 1 km apart, and 2-7 cm across 100 km.
+``benchmarks.atmosphere`` measures it. The stratified ``k`` is 7 mm per km for an
+interferogram (Emardson's 4.8 mm zenith, 6.2 slant).
 
 Screens are synthesised on a grid ``factor`` times coarser than the output and
 interpolated bilinearly: the turbulent power below ~100 m is negligible, and keeping
@@ -17,12 +29,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TURBULENCE_BETA = 8.0 / 3.0
-#: outer scale (m) at which the turbulent standard deviation is defined
-OUTER_SCALE_M = 30_000.0
+#: 2-D spectral exponent: Emardson et al.'s square-root structure function
+TURBULENCE_BETA = 3.0
+#: outer scale (m) at which the turbulent standard deviation is defined (synoptic: wider
+#: than any preset's scene, so the structure function grows as sqrt(L) across it)
+OUTER_SCALE_M = 300_000.0
 #: inner scale (m): the delay integrates over a km-thick column and the interferogram
-#: is multilooked and resampled, so power below a few hundred metres is damped
-INNER_SCALE_M = 500.0
+#: is multilooked, so power below a couple of hundred metres is damped
+INNER_SCALE_M = 250.0
+#: default range (m) of the per-acquisition turbulent standard deviation
+STD_RANGE = (0.005, 0.02)
+#: default standard deviation (m/m) of the per-acquisition stratified coefficient
+STRATIFIED_STD = 5.0e-6
 
 
 def turbulent_screen(shape: tuple[int, int], rng: np.random.Generator, spacing: tuple[float, float],
@@ -38,7 +56,7 @@ def turbulent_screen(shape: tuple[int, int], rng: np.random.Generator, spacing: 
     Example
     -------
     >>> s = turbulent_screen((256, 256), np.random.default_rng(0), (240.0, 240.0), 0.02)
-    >>> 0.005 < float(s.std()) < 0.03
+    >>> 0.001 < float(s.std()) < 0.02  # a 61 km scene holds part of a 300 km outer scale
     True
     """
     ny, nx = shape
@@ -109,8 +127,9 @@ def upsample(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def make_acquisitions(n_dates: int, shape: tuple[int, int], spacing: tuple[float, float],
-                      rng: np.random.Generator, std_range: tuple[float, float] = (0.005, 0.03),
-                      stratified_std: float = 1.0e-5, factor: int = 1) -> list[AcquisitionAtmosphere]:
+                      rng: np.random.Generator, std_range: tuple[float, float] = STD_RANGE,
+                      stratified_std: float = STRATIFIED_STD,
+                      factor: int = 1) -> list[AcquisitionAtmosphere]:
     """One :class:`AcquisitionAtmosphere` per date.
 
     Parameters
@@ -131,7 +150,7 @@ def make_acquisitions(n_dates: int, shape: tuple[int, int], spacing: tuple[float
     Example
     -------
     >>> acq = make_acquisitions(2, (32, 32), (30.0, 30.0), np.random.default_rng(0))
-    >>> [0.005 <= a.turbulence_std <= 0.03 for a in acq]
+    >>> [0.005 <= a.turbulence_std <= 0.02 for a in acq]
     [True, True]
     """
     coarse = (max(8, -(-shape[0] // factor)), max(8, -(-shape[1] // factor)))
@@ -149,7 +168,7 @@ def radial_psd_slope(field: np.ndarray, spacing: float, kmin_frac: float = 0.02,
                      kmax_frac: float = 0.25) -> float:
     """Log-log slope of the radially averaged power spectrum of ``field``.
 
-    Used to check the turbulent screens: the slope should be ``-beta`` (-8/3).
+    Used to check the turbulent screens: the slope should be ``-beta`` (-3).
     Fits between ``kmin_frac`` and ``kmax_frac`` of the sampling frequency.
     """
     ny, nx = field.shape
@@ -166,3 +185,39 @@ def radial_psd_slope(field: np.ndarray, spacing: float, kmin_frac: float = 0.02,
             centres.append(np.sqrt(edges[i - 1] * edges[i]))
             power.append(spec.ravel()[sel].mean())
     return float(np.polyfit(np.log(centres), np.log(power), 1)[0])
+
+
+#: Emardson et al. (2003): std (m) of an interferogram's zenith delay between two points
+#: ``L`` km apart is ``EMARDSON_C * L**EMARDSON_ALPHA``
+EMARDSON_C, EMARDSON_ALPHA = 2.5e-3, 0.5
+
+
+def emardson_std(lag_m: np.ndarray | float, incidence_deg: float = 39.0) -> np.ndarray:
+    """Emardson et al.'s std (m) of an interferogram's slant delay between points ``lag_m`` apart.
+
+    Example
+    -------
+    >>> round(float(emardson_std(1000.0, incidence_deg=0.0)) * 1000, 2)  # 2.5 mm at 1 km, zenith
+    2.5
+    """
+    lag_km = np.asarray(lag_m, dtype=float) / 1000.0
+    return EMARDSON_C * lag_km**EMARDSON_ALPHA / np.cos(np.radians(incidence_deg))
+
+
+def structure_std(field: np.ndarray, lags_px: list[int]) -> np.ndarray:
+    """sqrt of the structure function: RMS of ``field[p + lag] - field[p]`` along rows and
+    columns, for each lag (pixels); NaN is ignored.
+
+    Example
+    -------
+    >>> ramp = np.add.outer(np.arange(8.0), np.arange(8.0))  # slope 1 along both axes
+    >>> structure_std(ramp, [1, 3]).tolist()
+    [1.0, 3.0]
+    """
+    out = []
+    for lag in lags_px:
+        d = np.concatenate([(field[:, lag:] - field[:, :-lag]).ravel(),
+                            (field[lag:] - field[:-lag]).ravel()])
+        out.append(np.sqrt(np.nanmean(d.astype("float64") ** 2)))
+    return np.array(out)
+

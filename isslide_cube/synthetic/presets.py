@@ -58,6 +58,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from isslide_cube.schema import IsslideError
+from isslide_cube.synthetic import atmosphere
 
 
 class PresetError(IsslideError, ValueError):
@@ -116,8 +117,10 @@ class Preset:
     #: (range x azimuth) multilooking (module docstring, "Goldstein window")
     goldstein_window: int | tuple[int, int] = (32, 8)
     goldstein_step: int | tuple[int, int] = (16, 4)
-    atmosphere_std_range: tuple[float, float] = (0.005, 0.03)
-    stratified_std: float = 1.0e-5
+    #: per-acquisition turbulent std (m) at the outer scale; stratified K std (m/m); both
+    #: calibrated on Emardson et al. 2003 (``synthetic.atmosphere`` docstring)
+    atmosphere_std_range: tuple[float, float] = atmosphere.STD_RANGE
+    stratified_std: float = atmosphere.STRATIFIED_STD
     relief_slope_deg: float = 27.0
     mean_elevation: float = 2100.0
     nodata_corner: float = 0.06
