@@ -33,6 +33,7 @@ import json
 import logging
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -409,7 +410,12 @@ def _predict_scenes(run_dir, cube, out, threshold, write_zarr, client, progress,
         if summary.zarr.exists() and overwrite:
             shutil.rmtree(summary.zarr)
         # metadata and coordinates now; the values chunk by chunk below
-        prob.to_dataset().to_zarr(summary.zarr, mode="w", compute=False, consolidated=True)
+        # consolidated, so a plain xr.open_zarr(path) opens it without a fallback warning;
+        # zarr's note that consolidation is outside the v3 spec is known and kept quiet
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Consolidated metadata",
+                                    category=UserWarning)
+            prob.to_dataset().to_zarr(summary.zarr, mode="w", compute=False, consolidated=True)
         import zarr
 
         zarr_array = zarr.open_array(summary.zarr / "probability", mode="r+")
