@@ -13,8 +13,8 @@ mm``. A square-root structure function is a 2-D spectrum ``k**-3``, between
 Hanssen's (2001, section 4.7) -8/3 and -11/3 regimes. With ``P ~ k**-3`` the
 structure function of one screen is ``D(r) = 4 pi std**2 r / L0``, so the stds drawn
 here give interferograms with ``c`` between 1.4 and 5.8 mm per square-root km along
-the line of sight (median 3.7; Emardson's 2.5 mm zenith is 3.2 mm slant at 39 deg),
-a C-band phase of 0.3-1.3 rad between points 1 km apart, and 2-7 cm across 100 km.
+the line of sight (RMS 3.7; Emardson's 2.5 mm zenith is 3.2 mm slant at 39 deg),
+a C-band phase of 0.3-1.3 rad between points 1 km apart, and 1.5-6 cm across 100 km.
 ``benchmarks.atmosphere`` measures it. The stratified ``k`` is 7 mm per km for an
 interferogram (Emardson's 4.8 mm zenith, 6.2 slant).
 
