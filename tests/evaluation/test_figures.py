@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib.image as mpimg
 import numpy as np
-from conftest import make_patches
+from eval_patches import make_patches
 
 from isslide_cube.evaluation import evaluate
 from isslide_cube.figures import curves_figure, figure3, pick_examples
