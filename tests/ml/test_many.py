@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from checkpoint_states import same_state
 
 from isslide_cube import cli
 from isslide_cube.ml.many import RngSlot, _SharedData, run_specs, train_many
@@ -15,27 +16,14 @@ from isslide_cube.schema import TrainingError
 TINY = {"model_kwargs": {"width": 4, "depth": 2}, "device": "cpu", "epochs": 2}
 
 
-def _same(a, b):
-    """Exact equality of nested checkpoint states (tensors bit for bit)."""
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if torch.is_tensor(a):
-        return torch.equal(a, b)
-    if isinstance(a, np.ndarray):
-        return np.array_equal(a, b)
-    return a == b
-
-
 def _assert_same_run(many_dir, solo_dir):
     for name in ("last.pt", "best.pt"):
         a = torch.load(many_dir / name, weights_only=True)
         b = torch.load(solo_dir / name, weights_only=True)
         assert a["epoch"] == b["epoch"]
-        assert _same(a["model"], b["model"]), f"{many_dir.name}/{name}: weights differ"
-        assert _same(a["optimizer"], b["optimizer"])
-        assert _same(a["rng"], b["rng"])  # so a resumed run continues exactly
+        assert same_state(a["model"], b["model"]), f"{many_dir.name}/{name}: weights differ"
+        assert same_state(a["optimizer"], b["optimizer"])
+        assert same_state(a["rng"], b["rng"])  # so a resumed run continues exactly
     assert (many_dir / "config.json").read_text() == (solo_dir / "config.json").read_text()
     pd.testing.assert_frame_equal(pd.read_csv(many_dir / "history.csv").drop(columns="seconds"),
                                   pd.read_csv(solo_dir / "history.csv").drop(columns="seconds"))
@@ -63,7 +51,7 @@ def test_each_run_is_bit_identical_to_training_it_alone(patches_store, tmp_path,
     # different seeds really are different runs
     a = torch.load(tmp_path / "many" / "resunet-s0" / "last.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "many" / "resunet-s1" / "last.pt", weights_only=True)["model"]
-    assert not _same(a, b)
+    assert not same_state(a, b)
 
 
 def test_runs_share_one_copy_of_the_data(patches_store):

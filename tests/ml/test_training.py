@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
+from checkpoint_states import same_state
 
 from isslide_cube import cli
 from isslide_cube.ml.inference import predict_patches
@@ -36,16 +37,6 @@ def test_a_few_epochs_lower_the_training_loss(patches_store, tmp_path):
         assert {"python", "numpy", "torch", "sampler"} <= set(ckpt["rng"])
 
 
-def _states_equal(a, b):
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_states_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(_states_equal(x, y) for x, y in zip(a, b, strict=True))
-    if torch.is_tensor(a):
-        return torch.equal(a, b)
-    return a == b
-
-
 @pytest.mark.slow
 def test_resume_is_bit_identical_to_an_uninterrupted_run(patches_store, tmp_path):
     kw = dict(SMALL, augment={"phase_offset": True, "flips": True, "jitter": 2}, seed=3)
@@ -56,8 +47,8 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(patches_store, tmp_path
     full = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     parts = torch.load(tmp_path / "parts" / "last.pt", weights_only=True)
     assert parts["epoch"] == full["epoch"] == 3
-    assert _states_equal(full["model"], parts["model"])
-    assert _states_equal(full["optimizer"], parts["optimizer"])
+    assert same_state(full["model"], parts["model"])
+    assert same_state(full["optimizer"], parts["optimizer"])
     h_full = pd.read_csv(tmp_path / "full" / "history.csv")
     h_parts = pd.read_csv(tmp_path / "parts" / "history.csv")
     pd.testing.assert_frame_equal(h_full.drop(columns="seconds"), h_parts.drop(columns="seconds"))
@@ -167,7 +158,7 @@ def test_device_resident_batches_learn_and_resume_exactly(patches_store, tmp_pat
     train(patches_store, tmp_path / "parts", epochs=4, resume=True, **kw)
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "parts" / "last.pt", weights_only=True)
-    assert _states_equal(a["model"], b["model"])
+    assert same_state(a["model"], b["model"])
     # the loader path is another run: its augmentation draws differ
     with pytest.raises(TrainingError, match="different run.*device_data"):
         train(patches_store, tmp_path / "full", epochs=4, resume=True, **dict(kw, device_data=False))
